@@ -1,0 +1,83 @@
+/* ocirun-exec: the container process's last step before its own program.
+ *
+ * The init is the host's Python until its final execve. If that execve ran a
+ * script whose interpreter is /proc/self/exe, the kernel would load the host
+ * interpreter into the container, where it could be reopened and overwritten
+ * (CVE-2019-5736). So the init execs this helper from a sealed memfd instead:
+ * /proc/self/exe is then an unwritable copy, and the helper execs the target.
+ *
+ * argv: MARKER path arg0 arg1 ...   (any other argv[0]: refuse, exit 127)
+ * No libc: a few raw syscalls keep the binary a few KiB.
+ */
+#define MARKER "ocirun-exec"
+
+#if defined(__x86_64__)
+#define NR_write 1
+#define NR_execve 59
+#define NR_exit_group 231
+static long sys3(long n, long a, long b, long c)
+{
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+__asm__(".text\n.global _start\n_start:\n"
+        "  mov %rsp, %rdi\n  and $-16, %rsp\n  call start_c\n  hlt\n");
+#elif defined(__aarch64__)
+#define NR_write 64
+#define NR_execve 221
+#define NR_exit_group 94
+static long sys3(long n, long a, long b, long c)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+    return x0;
+}
+__asm__(".text\n.global _start\n_start:\n"
+        "  mov x0, sp\n  bl start_c\n  brk #0\n");
+#else
+#error "ocirun-exec: unsupported architecture"
+#endif
+
+static unsigned long len(const char *s)
+{
+    unsigned long n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static void say(const char *s) { sys3(NR_write, 2, (long)s, (long)len(s)); }
+
+static int same(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+__attribute__((used, noreturn)) void start_c(long *sp)
+{
+    long argc = sp[0];
+    char **argv = (char **)(sp + 1);
+    char **envp = argv + argc + 1;
+    long err;
+
+    if (argc < 3 || !same(argv[0], MARKER)) {
+        say("ocirun-exec: refusing to run outside of ocirun\n");
+        sys3(NR_exit_group, 127, 0, 0);
+    }
+    err = -sys3(NR_execve, (long)argv[1], (long)(argv + 2), (long)envp);
+    say("ocirun: exec ");
+    say(argv[1]);
+    say(err == 2 ? ": no such file or directory\n"
+        : err == 13 ? ": permission denied\n"
+        : ": exec format error or other failure\n");
+    sys3(NR_exit_group, err == 2 ? 127 : 126, 0, 0);
+    for (;;)
+        ;
+}

@@ -1,0 +1,5 @@
+import sys
+
+from ocirun.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""Cgroup management (cgroupfs only; there is no systemd driver).
+
+    m = create_manager(spec_linux.get("cgroupsPath"), container_id)
+    m.create(); m.set(resources); m.apply(pid)     # create
+    state["cgroup"] = m.to_dict()                  # record what was made
+    Manager.from_dict(state["cgroup"]).destroy()   # delete
+
+Importing this package reads nothing; detection happens on call.
+"""
+from .mounts import DEFAULT_ROOT, UNIFIED  # noqa: F401  (tiny, no I/O)
+
+
+def detect(root=DEFAULT_ROOT, mountinfo="/proc/self/mountinfo"):
+    """"unified" (pure v2 at root), "hybrid" (v1 plus a cgroup2 mount) or "legacy" (v1 only)."""
+    from .mounts import detect_layout
+
+    return detect_layout(root, mountinfo).mode
+
+
+def create_manager(cgroups_path, container_id, *, root=DEFAULT_ROOT, mountinfo="/proc/self/mountinfo", own=None):
+    """A manager for the container's cgroup (nothing is created until create()/apply()).
+
+    cgroups_path is linux.cgroupsPath (None/"" → "<id>" below our own cgroup,
+    as runc). Raises InvalidSpec for a bad path, CgroupError when no cgroup
+    filesystem is mounted. `own` overrides /proc/self/cgroup (tests).
+    """
+    from .mounts import detect_layout
+    from .paths import resolve
+
+    layout = detect_layout(root, mountinfo)
+    paths = resolve(layout, cgroups_path, container_id, own)
+    if layout.mode == "unified":
+        from .v2 import V2Manager as cls
+    else:
+        from .v1 import V1Manager as cls
+    m = cls(paths, (), layout.root)
+    m.mode = layout.mode
+    return m
+
+
+def load_manager(d):
+    """Manager.from_dict without importing base yourself."""
+    from .base import Manager
+
+    return Manager.from_dict(d)

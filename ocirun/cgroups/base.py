@@ -1,0 +1,322 @@
+"""The cgroup manager shared by v1 and v2: directories, joining, pids, kill, destroy.
+
+A manager is a dict {hierarchy name: directory} plus the list of directories
+it created itself, so that delete removes exactly those (and whatever the
+container created below them) and never a parent someone else made.
+"""
+import errno
+import os
+import signal
+import time
+
+from ..errors import CgroupError
+
+PROCS = "cgroup.procs"
+DESTROY_TIMEOUT = 3.0  # seconds to wait for dying processes to leave a cgroup
+
+
+def _text(e):
+    return os.strerror(e.errno).lower() if e.errno else str(e)
+
+
+def write_file(directory, name, value):
+    """Write `value` to directory/name in one write(2); CgroupError names file and value."""
+    path = os.path.join(directory, name)
+    data = str(value).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as e:
+        raise _write_error(path, value, e) from None
+    try:
+        os.write(fd, data)
+    except OSError as e:
+        raise _write_error(path, value, e) from None
+    finally:
+        os.close(fd)
+
+
+def _write_error(path, value, e):
+    err = CgroupError(f'failed to write "{value}" to {path}: {_text(e)}')
+    err.errno = e.errno
+    err.file = path
+    return err
+
+
+def read_file(directory, name):
+    path = os.path.join(directory, name)
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        err = CgroupError(f"failed to read {path}: {_text(e)}")
+        err.errno = e.errno
+        err.file = path
+        raise err from None
+
+
+def try_read(directory, name):
+    """Contents, or None when the file cannot be read (missing controller, cgroup gone)."""
+    try:
+        with open(os.path.join(directory, name)) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def read_procs(directory):
+    text = try_read(directory, PROCS)
+    return [int(x) for x in text.split()] if text else []
+
+
+def controllers_of(name):
+    """Controllers of a hierarchy name: "cpu,cpuacct" → ("cpu", "cpuacct"); "unified" → ()."""
+    from .mounts import UNIFIED
+
+    return () if name == UNIFIED else tuple(name.split(","))
+
+
+class Manager:
+    """Use create_manager() to make one, Manager.from_dict() to reload one from a state file."""
+
+    mode = None  # "unified", "hybrid" or "legacy"; set by subclasses
+
+    def __init__(self, paths, created=(), root=None):
+        from .mounts import DEFAULT_ROOT
+
+        self.paths = dict(paths)  # hierarchy name -> directory
+        self.created = list(created)  # directories we made, parents before children
+        self.root = root or DEFAULT_ROOT
+
+    # -- persistence -------------------------------------------------------
+
+    def to_dict(self):
+        return {"mode": self.mode, "root": self.root, "paths": dict(self.paths), "created": list(self.created)}
+
+    @staticmethod
+    def from_dict(d):
+        try:
+            mode, paths = d["mode"], d["paths"]
+        except (KeyError, TypeError):
+            raise CgroupError(f"invalid saved cgroup state: {d!r}") from None
+        if mode == "unified":
+            from .v2 import V2Manager as cls
+        elif mode in ("hybrid", "legacy"):
+            from .v1 import V1Manager as cls
+        else:
+            raise CgroupError(f"invalid saved cgroup mode {mode!r}")
+        m = cls(paths, d.get("created", ()), d.get("root"))
+        m.mode = mode
+        return m
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.mode!r}, {self.paths!r})"
+
+    # -- lookups -----------------------------------------------------------
+
+    def path(self, controller):
+        """Directory of the hierarchy holding `controller` ("memory", "name=systemd", "unified"), or None."""
+        if controller in self.paths:
+            return self.paths[controller]
+        for name, d in self.paths.items():
+            if controller in controllers_of(name):
+                return d
+        return None
+
+    def primary(self):
+        """The directory pids() reads: devices in v1 (as runc does), the only one in v2."""
+        for c in ("devices", "freezer", "pids", "memory"):
+            d = self.path(c)
+            if d:
+                return d
+        return next(iter(self.paths.values()))
+
+    def exists(self):
+        return all(os.path.isdir(d) for d in self.paths.values())
+
+    # -- creation and joining ----------------------------------------------
+
+    def create(self):
+        """mkdir -p every hierarchy's directory, remembering the ones made here."""
+        made = []
+        try:
+            for name, d in self.paths.items():
+                made.extend(self._mkdirs(d))
+                self._prepare(name, d)
+        except CgroupError:
+            for d in reversed(made):
+                _rmdir_quiet(d)
+            raise
+        self.created.extend(d for d in made if d not in self.created)
+
+    def _mkdirs(self, d):
+        missing = []
+        cur = d
+        while not os.path.isdir(cur):
+            missing.append(cur)
+            parent = os.path.dirname(cur)
+            if parent == cur:
+                break
+            cur = parent
+        made = []
+        for p in reversed(missing):
+            try:
+                os.mkdir(p, 0o755)
+            except FileExistsError:
+                continue  # someone else made it meanwhile: not ours
+            except OSError as e:
+                for q in reversed(made):
+                    _rmdir_quiet(q)
+                raise CgroupError(f"failed to create cgroup {p}: {_text(e)}") from None
+            made.append(p)
+        return made
+
+    def _prepare(self, name, d):
+        """Per-hierarchy setup after mkdir (cpuset copy, v2 controller enabling)."""
+
+    def apply(self, pid):
+        """Move `pid` into every hierarchy (mkdir first if create() has not run)."""
+        if not self.exists():
+            self.create()
+        self.join(pid)
+
+    def join(self, pid):
+        """Write `pid` into cgroup.procs of every hierarchy; never creates directories (exec)."""
+        for d in self.paths.values():
+            write_procs(d, pid)
+
+    join_path = join
+
+    # -- processes -----------------------------------------------------------
+
+    def pids(self):
+        """Every process in the container's cgroup and its sub-cgroups."""
+        top = self.primary()
+        seen, out = set(), []
+        for dirpath, _dirs, _files in os.walk(top):
+            for pid in read_procs(dirpath):
+                if pid not in seen:
+                    seen.add(pid)
+                    out.append(pid)
+        return out
+
+    def check_fit(self, for_create=True):
+        """runtime-spec config-linux.md#control-groups: refuse a non-empty (create) or frozen cgroup."""
+        if for_create:
+            busy = self.pids()
+            if busy:
+                raise CgroupError(f"container's cgroup {self.primary()} is not empty: {len(busy)} process(es) found")
+        if self.is_frozen():
+            raise CgroupError(f"container's cgroup {self.primary()} is unexpectedly frozen")
+
+    def kill_all(self, sig=signal.SIGKILL):
+        """Send `sig` to every process in the cgroup: freeze, signal each, thaw."""
+        frozen = self._freeze_quietly()
+        try:
+            _signal_each(self.pids(), sig)
+        finally:
+            if frozen:
+                self.thaw()
+
+    def _freeze_quietly(self):
+        try:
+            self.freeze()
+            return True
+        except CgroupError:
+            return False  # no freezer or cgroup gone: signal without the freeze
+
+    # Subclasses: freeze(), thaw(), is_frozen(), set(resources).
+
+    def freeze(self):
+        raise NotImplementedError
+
+    def thaw(self):
+        raise NotImplementedError
+
+    def is_frozen(self):
+        raise NotImplementedError
+
+    def set(self, resources):
+        raise NotImplementedError
+
+    # -- removal -------------------------------------------------------------
+
+    def destroy(self, timeout=DESTROY_TIMEOUT):
+        """rmdir what create() made, children first; retry while processes die; gone is fine."""
+        leaves = set(self.paths.values())
+        deadline = time.monotonic() + timeout
+        failed = []
+        for d in sorted(self.created, key=lambda p: p.count("/"), reverse=True):
+            if d in leaves:
+                err = _remove_tree(d, deadline)
+            else:
+                # A parent we made: others may have put their cgroups in it
+                # since, so only try the directory itself and let it be if busy.
+                err = _rmdir_parent(d)
+            if err:
+                failed.append(err)
+        if failed:
+            self.created = [d for d in self.created if os.path.isdir(d)]
+            raise CgroupError(failed[0])
+        self.created = []
+
+
+def write_procs(d, pid):
+    # EINVAL can mean the task is still TASK_NEW (just forked): retry briefly.
+    for attempt in range(5):
+        try:
+            write_file(d, PROCS, pid)
+            return
+        except CgroupError as e:
+            if getattr(e, "errno", None) != errno.EINVAL or attempt == 4:
+                raise
+            time.sleep(0.02)
+
+
+def _signal_each(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _rmdir_quiet(d):
+    try:
+        os.rmdir(d)
+    except OSError:
+        pass
+
+
+def _rmdir_parent(d):
+    try:
+        os.rmdir(d)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+            return f"failed to remove cgroup {d}: {_text(e)}"
+    return None
+
+
+def _remove_tree(top, deadline):
+    """rmdir `top` and every sub-cgroup below it, deepest first. Returns an error text or None."""
+    if not os.path.isdir(top):
+        return None
+    subdirs = []
+    for dirpath, dirs, _files in os.walk(top):
+        subdirs.extend(os.path.join(dirpath, x) for x in dirs)
+    for d in sorted(subdirs, key=lambda p: p.count("/"), reverse=True) + [top]:
+        delay = 0.005
+        while True:
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno not in (errno.EBUSY, errno.ENOTEMPTY, errno.EAGAIN):
+                    return f"failed to remove cgroup {d}: {_text(e)}"
+                if time.monotonic() >= deadline:
+                    left = len(read_procs(d))
+                    return f"failed to remove cgroup {d}: {_text(e)} ({left} process(es) still in it)"
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+    return None

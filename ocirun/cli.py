@@ -1,0 +1,171 @@
+"""runc's command line, flag for flag: a small table-driven parser.
+
+Flags follow Go's flag package as urfave/cli uses it: `-f`, `--flag`,
+`--flag=value`, `--flag value`; parsing stops at the first positional
+argument or `--`. Each command lives in ocirun/commands/<name>.py and is
+imported only when it runs, so `state` never pays for `create`'s imports.
+"""
+import os
+import sys
+
+from ocirun.errors import OciError, UsageError
+
+# name: (aliases, takes_value, default, repeatable)
+GLOBAL_FLAGS = {
+    "debug": ((), False, False, False),
+    "log": ((), True, "", False),
+    "log-format": ((), True, "text", False),
+    "root": ((), True, None, False),
+    "criu": ((), True, "criu", False),
+    "systemd-cgroup": ((), False, False, False),
+    "rootless": ((), True, "auto", False),
+    "help": (("h",), False, False, False),
+    "version": (("v",), False, False, False),
+}
+
+_CREATE = {
+    "bundle": (("b",), True, "", False),
+    "console-socket": ((), True, "", False),
+    "pid-file": ((), True, "", False),
+    "no-pivot": ((), False, False, False),
+    "no-new-keyring": ((), False, False, False),
+    "preserve-fds": ((), True, "0", False),
+}
+
+# command: (flags, min args, max args (None = any), usage)
+COMMANDS = {
+    "create": (_CREATE, 1, 1, "create [command options] <container-id>"),
+    "run": (dict(_CREATE, **{
+        "detach": (("d",), False, False, False),
+        "keep": ((), False, False, False),
+        "no-subreaper": ((), False, False, False),
+    }), 1, 1, "run [command options] <container-id>"),
+    "start": ({}, 1, 1, "start <container-id>"),
+    "state": ({}, 1, 1, "state <container-id>"),
+    "kill": ({"all": (("a",), False, False, False)}, 1, 2, "kill [command options] <container-id> [signal]"),
+    "delete": ({"force": (("f",), False, False, False)}, 1, 1, "delete [command options] <container-id>"),
+    "list": ({"format": (("f",), True, "table", False), "quiet": (("q",), False, False, False)},
+             0, 0, "list [command options]"),
+    "spec": ({"bundle": (("b",), True, "", False), "rootless": ((), False, False, False)},
+             0, 0, "spec [command options]"),
+    "validate": ({"bundle": (("b",), True, "", False)}, 0, 0, "validate [--bundle <path>]"),
+}
+
+# A command name (or alias) → the module that implements it.
+MODULES = {"delete": "delete", "del": "delete"}
+
+
+def _flag_table(flags):
+    table = {}
+    for name, (aliases, takes, _default, _rep) in flags.items():
+        for n in (name, *aliases):
+            table[n] = (name, takes)
+    return table
+
+
+def parse_flags(args, flags, where):
+    """Returns (values dict, remaining positional args)."""
+    values = {name: spec[2] for name, spec in flags.items()}
+    table = _flag_table(flags)
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            i += 1
+            break
+        if not a.startswith("-") or a == "-":
+            break
+        name, eq, val = a.lstrip("-").partition("=")
+        if name not in table:
+            raise UsageError(f"flag provided but not defined: -{name}" + where)
+        canon, takes = table[name]
+        if takes:
+            if not eq:
+                i += 1
+                if i >= len(args):
+                    raise UsageError(f"flag needs an argument: -{name}" + where)
+                val = args[i]
+            if flags[canon][3]:
+                values[canon] = values[canon] + [val] if values[canon] else [val]
+            else:
+                values[canon] = val
+        else:
+            if eq:
+                if val.lower() in ("1", "t", "true"):
+                    val = True
+                elif val.lower() in ("0", "f", "false", ""):
+                    val = False
+                else:
+                    raise UsageError(f'invalid boolean value "{val}" for -{name}' + where)
+            else:
+                val = True
+            values[canon] = val
+        i += 1
+    return values, args[i:]
+
+
+def version_text():
+    from ocirun import SPEC_VERSION, __version__
+
+    return f"ocirun version {__version__}\ncommit: none\nspec: {SPEC_VERSION}\n"
+
+
+def usage(cmd=None):
+    if cmd:
+        return f"Usage: ocirun {COMMANDS[cmd][3]}\n"
+    names = ", ".join(COMMANDS)
+    return ("Usage: ocirun [global options] command [command options] [arguments...]\n"
+            f"Commands: {names}\n")
+
+
+def main(argv=None):
+    from ocirun import log
+
+    argv = sys.argv[1:] if argv is None else argv
+    logger = log.Logger()
+    try:
+        g, rest = parse_flags(argv, GLOBAL_FLAGS, "")
+        logger.configure(g["log"], g["log-format"], g["debug"])
+        if g["version"]:
+            sys.stdout.write(version_text())
+            return 0
+        if not rest or g["help"] or rest[0] in ("help", "h"):
+            sys.stdout.write(usage(rest[1] if len(rest) > 1 and rest[1] in COMMANDS else None))
+            return 0
+        cmd, cmd_args = rest[0], rest[1:]
+        if cmd not in COMMANDS:
+            raise UsageError(f"No help topic for '{cmd}'")
+        flags, lo, hi, _ = COMMANDS[cmd]
+        if "-h" in cmd_args[:1] or "--help" in cmd_args[:1]:
+            sys.stdout.write(usage(cmd))
+            return 0
+        opts, pos = parse_flags(cmd_args, flags, "")
+        if hi is not None and lo == hi and len(pos) != lo:
+            raise UsageError(f'"{cmd}" requires exactly {lo} argument(s)')
+        if len(pos) < lo:
+            raise UsageError(f'"{cmd}" requires a minimum of {lo} argument(s)')
+        if hi is not None and len(pos) > hi:
+            raise UsageError(f'"{cmd}" requires a maximum of {hi} argument(s)')
+        opts["root"] = g["root"]
+        opts["systemd_cgroup"] = g["systemd-cgroup"]
+        module = __import__(f"ocirun.commands.{MODULES.get(cmd, cmd)}", fromlist=["run"])
+        return module.run(opts, pos, logger) or 0
+    except OciError as e:
+        logger.error(str(e))
+        return e.exit_code
+    except OSError as e:
+        logger.error(_oserror_text(e))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _oserror_text(e):
+    text = e.strerror or str(e)
+    if e.filename:
+        return f"{e.filename}: {text.lower()}" if ":" not in text else f"{text} ({e.filename})"
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

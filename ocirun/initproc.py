@@ -1,0 +1,311 @@
+"""The container's init: the forked child of `create`, from fork to exec.
+
+It runs the host's Python inside the container's namespaces, so:
+- it is made non-dumpable before it enters any namespace (CVE-2016-9962);
+- it imports nothing: every module it needs is imported by the parent before
+  the fork, and sys.meta_path is emptied so a stray import fails instead of
+  loading code from the container's rootfs;
+- every inherited fd but 0-2 and --preserve-fds is close-on-exec
+  (CVE-2024-21626), and cwd is checked to be inside the root;
+- the last exec goes through a sealed memfd copy of ocirun-exec, so
+  /proc/self/exe never names a host binary the container could overwrite
+  (CVE-2019-5736).
+Order of work follows runc: namespaces, hostname, rootfs and mounts, hooks,
+pivot_root, masks, process attributes, user, capabilities; then it reports
+ready and blocks on exec.fifo until `start`.
+"""
+import errno
+import os
+import sys
+
+from ocirun import capabilities, hooks, paths, procattrs, rootfs
+from ocirun import syscalls as sc
+from ocirun.errors import OciError
+
+EXEC_MARKER = "ocirun-exec"
+
+
+def main(plan, chan):
+    """Never returns."""
+    try:
+        setup(plan, chan)
+    except BaseException as e:  # noqa: B902 - report anything to the parent
+        try:
+            chan.send("error", msg=describe(e))
+        finally:
+            os._exit(1)
+    try:
+        start(plan)
+    except BaseException as e:
+        _say(f"ocirun: {describe(e)}\n")
+        os._exit(127 if isinstance(e, FileNotFoundError) else 1)
+    os._exit(127)
+
+
+def describe(e):
+    if isinstance(e, OciError):
+        return str(e)
+    if isinstance(e, OSError):
+        text = e.strerror or os.strerror(e.errno or 0)
+        return f"{text} ({e.filename})" if e.filename else text
+    return f"{type(e).__name__}: {e}"
+
+
+def _say(text):
+    try:
+        os.write(2, text.encode(errors="replace"))
+    except OSError:
+        pass
+
+
+def setup(plan, chan):
+    # Everything this process needs is loaded; a later import would search
+    # the container's rootfs, so make it impossible.
+    sys.meta_path[:] = []
+    sys.path[:] = []
+    sys.path_hooks[:] = []
+    sys.path_importer_cache.clear()
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+    os.setsid()
+
+    msg = chan.recv()
+    if msg is None or msg.get("t") != "go":
+        os._exit(1)  # the parent is gone or gave up: nothing to report to
+    plan.state["pid"] = msg["pid"]
+
+    cfg = plan.config
+    linux = cfg.get("linux") or {}
+    proc = cfg["process"]
+    ns = plan.ns
+    for t in ("user", "ipc", "uts", "network", "cgroup", "mount"):
+        ns.enter(t)
+    if ns.has_new("network"):
+        loopback_up()
+    if "hostname" in cfg and ns.has("uts"):
+        sc.sethostname(cfg["hostname"])
+    if "domainname" in cfg and ns.has("uts"):
+        sc.setdomainname(cfg["domainname"])
+
+    root = plan.rootfs
+    mounts = cfg.get("mounts") or []
+    rootfs.prepare_root(root, linux.get("rootfsPropagation"))
+    root_fd = paths.open_root(root)
+    try:
+        cwd = proc.get("cwd") or "/"
+        os.close(paths.mkdir_all(root_fd, cwd))
+        rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
+        if not _dev_bound(mounts):
+            rootfs.create_devices(root_fd, linux.get("devices") or [])
+            rootfs.dev_symlinks(root_fd, proc.get("terminal", False))
+    finally:
+        os.close(root_fd)
+
+    if plan.runtime_hooks:
+        chan.send("hooks")
+        reply = chan.recv()
+        if reply is None or reply.get("t") != "hooks-done":
+            os._exit(1)
+    h = cfg.get("hooks") or {}
+    if h.get("createContainer"):
+        hooks.run_hooks(h["createContainer"], plan.state, "createContainer")
+
+    rootfs.pivot(root, plan.no_pivot)
+    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        rootfs.readonly_paths(root_fd, linux.get("readonlyPaths") or [])
+        rootfs.mask_paths(root_fd, linux.get("maskedPaths") or [])
+    finally:
+        os.close(root_fd)
+    for key, value in (linux.get("sysctl") or {}).items():
+        write_sysctl(key, value)
+    if (cfg.get("root") or {}).get("readonly"):
+        rootfs.readonly_root()
+
+    if not plan.no_new_keyring:
+        try:
+            sc.keyctl_join(f"_ses.{plan.id}")
+        except OSError as e:
+            if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+                raise
+    if proc.get("terminal"):
+        setup_terminal(plan)
+
+    procattrs.set_rlimits(proc.get("rlimits") or [])
+    if linux.get("personality"):
+        procattrs.set_personality(linux["personality"])
+    if proc.get("scheduler"):
+        procattrs.set_scheduler(proc["scheduler"])
+    if proc.get("ioPriority"):
+        procattrs.set_io_priority(proc["ioPriority"])
+    if linux.get("memoryPolicy"):
+        procattrs.set_memory_policy(linux["memoryPolicy"])
+    aff = proc.get("execCPUAffinity") or {}
+    if aff.get("initial"):
+        procattrs.set_exec_cpu_affinity(aff, True)
+
+    user = proc.get("user") or {}
+    # An ambient cap the sets do not allow is skipped, as runc does; the
+    # parent logs it at debug level.
+    capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user),
+                       warn=lambda m: chan.send("debug", msg=m))
+    enter_cwd(cwd)
+    if proc.get("noNewPrivileges"):
+        procattrs.set_no_new_privs()
+
+    plan.env = build_env(proc.get("env") or [], user.get("uid", 0))
+    plan.exe = find_executable(proc["args"][0], plan.env)
+    for fd in range(3, 3 + plan.preserve_fds):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    chan.send("ready")
+    chan.close()
+
+
+def start(plan):
+    """After `create` returned: wait for `start`, then become the container process."""
+    while True:
+        try:
+            if os.read(plan.fifo_fd, 1):
+                break
+        except InterruptedError:
+            continue
+    os.close(plan.fifo_fd)
+    h = plan.config.get("hooks") or {}
+    if h.get("startContainer"):
+        plan.state["status"] = "running"
+        hooks.run_hooks(h["startContainer"], plan.state, "startContainer")
+    aff = plan.config["process"].get("execCPUAffinity") or {}
+    if aff.get("final"):
+        procattrs.set_exec_cpu_affinity(aff, False)
+    if plan.seccomp is not None:
+        plan.seccomp()
+    args = plan.config["process"]["args"]
+    os.execve(plan.exec_fd, [EXEC_MARKER, plan.exe, *args], plan.env)
+
+
+def _dev_bound(mounts):
+    return any(paths.clean(m.get("destination", "")) == "dev"
+               and (m.get("type") == "bind" or "bind" in (m.get("options") or ())
+                    or "rbind" in (m.get("options") or ()))
+               for m in mounts)
+
+
+def loopback_up():
+    """ip link set lo up, with an ioctl (no `ip` binary in the container)."""
+    import fcntl  # noqa: F401 - already loaded by the parent (see launcher)
+    import socket
+    import struct
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, 0)
+    try:
+        req = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), 0x8913, req))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sh14x", b"lo", flags | 0x1))  # SIOCSIFFLAGS IFF_UP
+    finally:
+        s.close()
+
+
+def write_sysctl(key, value):
+    rel = key.replace(".", "/")
+    try:
+        fd = os.open(f"/proc/sys/{rel}", os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as e:
+        raise OciError(f"linux.sysctl: {key}: {os.strerror(e.errno).lower()}") from None
+    try:
+        os.write(fd, str(value).encode())
+    except OSError as e:
+        raise OciError(f"linux.sysctl: {key}={value}: {os.strerror(e.errno).lower()}") from None
+    finally:
+        os.close(fd)
+
+
+def setup_terminal(plan):
+    """A pty made inside the container's devpts; its master goes to --console-socket."""
+    import fcntl
+    import socket
+    import struct
+
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
+    slave = fcntl.ioctl(master, 0x5441, os.O_RDWR | os.O_NOCTTY)  # TIOCGPTPEER
+    ptn = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
+    size = plan.config["process"].get("consoleSize")
+    if size:
+        fcntl.ioctl(master, 0x5414, struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0))
+    try:
+        sc.mount(f"/dev/pts/{ptn}", "/dev/console", None, sc.MS_BIND)
+    except OSError:
+        pass  # /dev not ours to change (bind-mounted from the host)
+    if plan.console_fd is not None:
+        sock = socket.socket(fileno=plan.console_fd)
+        try:
+            socket.send_fds(sock, [b"/dev/ptmx"], [master])
+        finally:
+            sock.close()
+    os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(slave)
+    fcntl.ioctl(0, 0x540E, 0)  # TIOCSCTTY
+
+
+def enter_cwd(cwd):
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise OciError(f"process.cwd: chdir {cwd}: {os.strerror(e.errno).lower()}") from None
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = ""
+    if not here.startswith("/"):
+        # CVE-2024-21626: a cwd reached through a leaked host fd.
+        raise OciError(f"process.cwd: {cwd} is outside the container root: possible container breakout detected")
+
+
+def build_env(env, uid):
+    out = {}
+    for item in env:
+        k, sep, v = item.partition("=")
+        if sep:
+            out[k] = v
+    if "HOME" not in out:
+        out["HOME"] = _home_of(uid)
+    return out
+
+
+def _home_of(uid):
+    try:
+        with open("/etc/passwd", "rb") as f:
+            for line in f:
+                parts = line.decode(errors="replace").rstrip("\n").split(":")
+                if len(parts) >= 6 and parts[2] == str(uid):
+                    return parts[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def find_executable(name, env):
+    """exec.LookPath's rules and words, inside the container."""
+    if "/" in name:
+        try:
+            st = os.stat(name)
+        except OSError as e:
+            raise FileNotFoundError(e.errno, f'exec: "{name}": stat {name}: '
+                                             f"{os.strerror(e.errno).lower()}") from None
+        if (st.st_mode & 0o170000) == 0o040000 or not st.st_mode & 0o111:
+            raise PermissionError(errno.EACCES, f'exec: "{name}": permission denied')
+        return name
+    for d in env.get("PATH", "").split(":"):
+        p = f"{d or '.'}/{name}"
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        if (st.st_mode & 0o170000) != 0o040000 and st.st_mode & 0o111:
+            return p
+    raise FileNotFoundError(errno.ENOENT, f'exec: "{name}": executable file not found in $PATH')

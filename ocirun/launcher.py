@@ -1,0 +1,286 @@
+"""`create`, parent side: load and check the bundle, claim the id, fork the
+init into its namespaces and cgroup, run the runtime-namespace hooks, and
+record the container as created.
+
+Data flows one way: config -> Plan (everything the init needs, computed
+here, before the fork, while imports are still safe) -> initproc.main.
+A failure at any step kills the init, removes the cgroup and the state
+directory, runs poststop hooks if the hooks phase had begun, and re-raises.
+"""
+import os
+import time
+
+from ocirun import state as st
+from ocirun.errors import OciError
+
+EXEC_HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ocirun-exec")
+
+
+class Plan:
+    """What the init needs; built before fork (see initproc)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def load(bundle):
+    """config.json -> (config, absolute bundle path, rootfs), fully validated."""
+    from ocirun.spec import loader, schema, validate
+
+    config, bundle = loader.load_bundle(bundle or ".")
+    schema.validate_config(config)
+    validate.check(config, bundle)
+    return config, bundle, loader.rootfs_path(config, bundle)
+
+
+def now_rfc3339():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def exec_memfd():
+    """A sealed, unwritable in-memory copy of ocirun-exec (see initproc)."""
+    import fcntl
+
+    with open(EXEC_HELPER, "rb") as f:
+        data = f.read()
+    fd = os.memfd_create("ocirun-exec", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.write(fd, data)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
+                | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    return fd
+
+
+def connect_console(path):
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise OciError(f"--console-socket {path}: connect: {os.strerror(e.errno).lower()}") from None
+    return s.detach()
+
+
+def cgroup_mounts(manager):
+    """(name, fstype, mount options, host directory) per hierarchy, for a `cgroup` mount."""
+    out = []
+    for name, d in manager.paths.items():
+        if name == "unified" or manager.mode == "unified":
+            out.append(("unified" if manager.mode != "unified" else "", "cgroup2", None, d))
+        elif name.startswith("name="):
+            out.append((name[5:], "cgroup", f"none,{name}", d))
+        else:
+            out.append((name, "cgroup", name, d))
+    return out
+
+
+def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
+    """Returns the created Container; its init is blocked on exec.fifo."""
+    if config is None:
+        config, bundle, rootfs_dir = load(opts.get("bundle"))
+    if "process" not in config:
+        raise OciError("config.json: process: process property must not be empty")
+    linux = config.get("linux") or {}
+    st.validate_id(cid)
+
+    # Everything the init will use is imported now (it imports nothing).
+    import json  # noqa: F401
+    from ocirun import capabilities, cgroups, hooks, initproc, namespaces, sync
+
+    proc = config["process"]
+    last_cap = capabilities.prepare()
+    caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning)
+    if linux.get("namespaces") and any(n.get("type") == "network" and not n.get("path")
+                                       for n in linux["namespaces"]) or proc.get("terminal"):
+        import fcntl  # noqa: F401
+        import socket  # noqa: F401
+        import struct  # noqa: F401
+    if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
+        raise OciError("config.json: linux.namespaces: a mount namespace is required")
+    preserve = int(opts.get("preserve-fds") or 0)
+    seccomp = None
+    if linux.get("seccomp"):
+        from ocirun import seccomp as seccomp_mod
+
+        seccomp = seccomp_mod.prepare(linux["seccomp"], proc)
+    manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
+
+    annotations = config.get("annotations") or {}
+    data = {
+        "ociVersion": config.get("ociVersion", "1.3.0"), "id": cid, "status": st.CREATING,
+        "bundle": bundle, "rootfs": rootfs_dir, "created": now_rfc3339(), "owner": "",
+        "annotations": annotations, "hooks": config.get("hooks") or {},
+        "cgroup": manager.to_dict(), "pidns": _has_new(linux, "pid"),
+    }
+    container, lock = store.new(cid, data)
+    ns = pid = None
+    hooks_began = False
+    fds = []
+    try:
+        fifo = os.path.join(container.dir, st.FIFO)
+        os.mkfifo(fifo, 0o600)
+        fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        fds.append(fifo_fd)
+        exec_fd = exec_memfd()
+        fds.append(exec_fd)
+        console_fd = None
+        if proc.get("terminal") and opts.get("console-socket"):
+            console_fd = connect_console(opts["console-socket"])
+            fds.append(console_fd)
+        ns = namespaces.Plan(linux.get("namespaces"))
+        manager.create()
+        data["cgroup"] = manager.to_dict()
+        container.save()
+        hook_state = {"ociVersion": data["ociVersion"], "id": cid, "status": st.CREATING,
+                      "pid": 0, "bundle": bundle, "annotations": annotations}
+        h = config.get("hooks") or {}
+        plan = Plan(
+            id=cid, config=config, bundle=bundle, rootfs=rootfs_dir, ns=ns,
+            state=hook_state, caps=caps, last_cap=last_cap, fifo_fd=fifo_fd, exec_fd=exec_fd,
+            console_fd=console_fd, preserve_fds=preserve, no_pivot=bool(opts.get("no-pivot")),
+            no_new_keyring=bool(opts.get("no-new-keyring")), seccomp=seccomp,
+            runtime_hooks=bool(h.get("prestart") or h.get("createRuntime")),
+            mount_ctx={"cgroup_mounts": cgroup_mounts(manager),
+                       "cgroupns": ns.has_new("cgroup"),
+                       "mount_label": linux.get("mountLabel")},
+            env=None, exe=None,
+        )
+        parent_r, parent_w, init_r, init_w = sync.pair()
+        chan = sync.Channel(parent_r, parent_w)
+        fds += [parent_r, parent_w, init_r, init_w]
+        pid = _fork_init(ns, plan, sync.Channel(init_r, init_w), initproc,
+                         close_in_child=(lock, parent_r, parent_w))
+        for fd in (init_r, init_w):
+            os.close(fd)
+            fds.remove(fd)
+
+        manager.apply(pid)
+        if linux.get("resources"):
+            manager.set(linux["resources"])
+        if "oomScoreAdj" in proc:
+            _write(f"/proc/{pid}/oom_score_adj", str(proc["oomScoreAdj"]), "process.oomScoreAdj")
+        data["pid"] = pid
+        data["pidStartTime"] = st.proc_start_time(pid)
+        container.save()
+        hook_state["pid"] = pid
+        chan.send("go", pid=pid)
+        while True:
+            msg = chan.recv()
+            if msg is None:
+                raise OciError("container init exited unexpectedly")
+            if msg["t"] == "error":
+                raise OciError(msg["msg"])
+            if msg["t"] == "debug":
+                logger.debug(msg["msg"])
+            elif msg["t"] == "hooks":
+                hooks_began = True
+                hooks.run_hooks(h.get("prestart") or [], hook_state, "prestart")
+                hooks.run_hooks(h.get("createRuntime") or [], hook_state, "createRuntime")
+                chan.send("hooks-done")
+            elif msg["t"] == "ready":
+                break
+        data["status"] = st.CREATED
+        container.save()
+        if opts.get("pid-file"):
+            write_pid_file(opts["pid-file"], pid)
+    except BaseException:
+        _abort(container, manager, pid, hooks_began, logger)
+        raise
+    finally:
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if ns is not None:
+            ns.close()
+        os.close(lock)
+    return container
+
+
+def _has_new(linux, t):
+    return any(n.get("type") == t and not n.get("path") for n in linux.get("namespaces") or ())
+
+
+def _fork_init(ns, plan, init_chan, initproc, close_in_child):
+    """Fork the init inside the pid (and time) namespace, then return the
+    parent to its own: unshare(NEWPID) only affects children."""
+    from ocirun import namespaces
+
+    restore = {}
+    try:
+        for t in namespaces.FOR_CHILDREN:
+            if ns.has(t):
+                restore[t] = namespaces.own_ns_fd(t)
+                ns.enter(t)
+        pid = os.fork()
+        if pid == 0:
+            # The lock fd especially: a copy in the init would hold the flock.
+            for fd in close_in_child:
+                os.close(fd)
+            initproc.main(plan, init_chan)
+    finally:
+        if restore:
+            from ocirun import syscalls as sc
+
+            for t, fd in restore.items():
+                sc.setns(fd, namespaces.FLAGS[t])
+                os.close(fd)
+    return pid
+
+
+def _write(path, value, field):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise OciError(f"{field}: write {value} to {path}: {os.strerror(e.errno).lower()}") from None
+
+
+def write_pid_file(path, pid):
+    """Decimal pid, no newline (containerd parses it strictly), written atomically."""
+    path = os.path.abspath(path)
+    d, name = os.path.split(path)
+    tmp = os.path.join(d, f".{name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_SYNC, 0o644)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _abort(container, manager, pid, hooks_began, logger):
+    """Undo a failed create: nothing may be left behind."""
+    import shutil
+    import signal
+
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    try:
+        manager.kill_all(signal.SIGKILL)
+    except Exception:  # noqa: BLE001 - best effort: destroy reports what is left
+        pass
+    try:
+        manager.destroy()
+    except OciError as e:
+        logger.warning(str(e))
+    shutil.rmtree(container.dir, ignore_errors=True)
+    if hooks_began:
+        from ocirun import hooks
+
+        state = container.spec_state()
+        state["status"] = st.STOPPED
+        hooks.run_hooks(container.data.get("hooks", {}).get("poststop") or [], state, "poststop")

@@ -1,0 +1,80 @@
+"""linux.namespaces: the type table, and joining or creating them.
+
+pid and time namespaces apply to children only, so the parent enters them
+(unshare or setns) just around the fork of the init, then returns to its
+own; the init itself enters the others.
+"""
+import os
+
+from ocirun import syscalls as sc
+from ocirun.errors import OciError
+
+FLAGS = {
+    "pid": sc.CLONE_NEWPID,
+    "network": sc.CLONE_NEWNET,
+    "mount": sc.CLONE_NEWNS,
+    "ipc": sc.CLONE_NEWIPC,
+    "uts": sc.CLONE_NEWUTS,
+    "user": sc.CLONE_NEWUSER,
+    "cgroup": sc.CLONE_NEWCGROUP,
+    "time": sc.CLONE_NEWTIME,
+}
+# /proc/PID/ns/<name> for each type.
+PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+              "user": "user", "cgroup": "cgroup", "time": "time"}
+# Entered by the parent around the fork (they take effect for children).
+FOR_CHILDREN = ("pid", "time")
+# Order the init enters the rest in (user first so it owns what follows; mount last).
+INIT_ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")
+
+
+class Plan:
+    """What to do per namespace type: ('new', None) or ('join', fd)."""
+
+    def __init__(self, namespaces):
+        self.entries = {}
+        for i, ns in enumerate(namespaces or ()):
+            t = ns["type"]
+            path = ns.get("path")
+            if path:
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError as e:
+                    raise OciError(f"linux.namespaces[{i}].path: open {path}: "
+                                   f"{os.strerror(e.errno).lower()}") from None
+                self.entries[t] = ("join", fd, i, path)
+            else:
+                self.entries[t] = ("new", None, i, None)
+
+    def has_new(self, t):
+        e = self.entries.get(t)
+        return e is not None and e[0] == "new"
+
+    def has(self, t):
+        return t in self.entries
+
+    def enter(self, t):
+        e = self.entries.get(t)
+        if e is None:
+            return
+        kind, fd, i, path = e
+        try:
+            if kind == "join":
+                sc.setns(fd, FLAGS[t])
+            else:
+                sc.unshare(FLAGS[t])
+        except OSError as err:
+            what = f"setns into {t} namespace {path}" if kind == "join" else f"unshare {t} namespace"
+            raise OciError(f"linux.namespaces[{i}]: {what}: {os.strerror(err.errno).lower()}") from None
+
+    def close(self):
+        for kind, fd, _i, _p in self.entries.values():
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def own_ns_fd(t):
+    return os.open(f"/proc/self/ns/{PROC_NAMES[t]}", os.O_RDONLY | os.O_CLOEXEC)

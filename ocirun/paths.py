@@ -1,0 +1,111 @@
+"""Paths inside the container's rootfs, resolved by the kernel so that no
+symlink can lead out of it (openat2 + RESOLVE_IN_ROOT).
+
+Mount targets are handed around as O_PATH fds and mounted through
+/proc/self/fd/N, so a symlink swapped in after the check cannot redirect
+the mount (CVE-2021-30465). Imports nothing lazily: the init uses this
+inside the container's namespaces.
+"""
+import errno
+import os
+import stat
+
+from ocirun import syscalls as sc
+
+O_PATH = os.O_PATH | os.O_CLOEXEC
+RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
+
+
+def clean(path):
+    """Lexically clean a path relative to the root: never starts with '/', never climbs."""
+    parts = []
+    for p in path.split("/"):
+        if p in ("", "."):
+            continue
+        if p == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(p)
+    return "/".join(parts)
+
+
+def open_root(rootfs):
+    return os.open(rootfs, O_PATH | os.O_DIRECTORY)
+
+
+def open_in_root(root_fd, path, flags=O_PATH, mode=0, nofollow=False):
+    rel = clean(path) or "."
+    if nofollow:
+        flags |= os.O_NOFOLLOW
+    return sc.openat2(root_fd, rel, flags | os.O_CLOEXEC, mode, RESOLVE)
+
+
+def fd_path(fd):
+    return f"/proc/self/fd/{fd}"
+
+
+def mkdir_all(root_fd, path, mode=0o755):
+    """mkdir -p inside the root; returns an O_PATH fd to the directory."""
+    rel = clean(path)
+    fd = os.dup(root_fd)
+    done = []
+    for part in rel.split("/") if rel else []:
+        done.append(part)
+        try:
+            nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                os.close(fd)
+                raise OSError(e.errno, f"mkdir {path}: {os.strerror(e.errno)}", path) from None
+            try:
+                os.mkdir(part, mode, dir_fd=fd)
+            except FileExistsError:
+                pass  # raced, or a dangling symlink: the open below decides
+            except OSError as e2:
+                os.close(fd)
+                raise OSError(e2.errno, f"mkdir {path}: {os.strerror(e2.errno)}", path) from None
+            try:
+                nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY)
+            except OSError as e3:
+                os.close(fd)
+                raise OSError(e3.errno, f"mkdir {path}: {os.strerror(e3.errno)}", path) from None
+        os.close(fd)
+        fd = nfd
+    return fd
+
+
+def make_target(root_fd, path, is_dir, nofollow=False):
+    """Make the mount point (a directory, or an empty file for a file bind) and
+    return an O_PATH fd to it. nofollow: the last component must not be a symlink."""
+    rel = clean(path)
+    parent, _, name = rel.rpartition("/")
+    if not name:
+        raise OSError(errno.EINVAL, "mount destination is on the top of rootfs", "/")
+    try:
+        return open_in_root(root_fd, rel, nofollow=nofollow)
+    except OSError as e:
+        if e.errno == errno.ELOOP and nofollow:
+            raise OSError(e.errno, f"{path} is a symlink", path) from None
+        if e.errno != errno.ENOENT:
+            raise
+    pfd = mkdir_all(root_fd, parent)
+    try:
+        if is_dir:
+            try:
+                os.mkdir(name, 0o755, dir_fd=pfd)
+            except FileExistsError:
+                pass
+        else:
+            try:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC
+                                 | os.O_NOFOLLOW, 0o644, dir_fd=pfd))
+            except FileExistsError:
+                pass
+    finally:
+        os.close(pfd)
+    return open_in_root(root_fd, rel, nofollow=nofollow)
+
+
+def is_dir_fd(fd):
+    return stat.S_ISDIR(os.fstat(fd).st_mode)

@@ -1,0 +1,351 @@
+"""Per-process attributes the container init sets just before exec.
+
+Each set_* function takes its part of config.json and applies it to the
+calling process. They run inside the container after the root switch, where
+sys.meta_path is empty: everything needed is imported here at the top and no
+function imports. Config problems raise InvalidSpec naming the field; failed
+system calls raise SyscallError whose detail names the field.
+
+Order the caller should use (runc's): set_rlimits and set_oom_score_adj while
+still privileged (raising a hard limit or lowering oom_score_adj needs
+CAP_SYS_RESOURCE), set_user between capabilities.keep_caps_for_setuid() and
+capabilities.after_setuid(), set_no_new_privs last before seccomp/exec.
+"""
+import errno
+import os
+import resource
+
+from ocirun import syscalls
+from ocirun.errors import InvalidSpec, SyscallError
+
+# getrlimit(2) resource numbers (asm-generic, x86 and arm share them).
+RLIMITS = {
+    "RLIMIT_CPU": 0,
+    "RLIMIT_FSIZE": 1,
+    "RLIMIT_DATA": 2,
+    "RLIMIT_STACK": 3,
+    "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5,
+    "RLIMIT_NPROC": 6,
+    "RLIMIT_NOFILE": 7,
+    "RLIMIT_MEMLOCK": 8,
+    "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10,
+    "RLIMIT_SIGPENDING": 11,
+    "RLIMIT_MSGQUEUE": 12,
+    "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14,
+    "RLIMIT_RTTIME": 15,
+}
+
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+SCHED_POLICIES = {
+    "SCHED_OTHER": 0,
+    "SCHED_FIFO": 1,
+    "SCHED_RR": 2,
+    "SCHED_BATCH": 3,
+    "SCHED_ISO": 4,  # reserved by the kernel, never implemented: sched_setattr says EINVAL
+    "SCHED_IDLE": 5,
+    "SCHED_DEADLINE": 6,
+}
+SCHED_FLAGS = {
+    "SCHED_FLAG_RESET_ON_FORK": 0x01,
+    "SCHED_FLAG_RECLAIM": 0x02,
+    "SCHED_FLAG_DL_OVERRUN": 0x04,
+    "SCHED_FLAG_KEEP_POLICY": 0x08,
+    "SCHED_FLAG_KEEP_PARAMS": 0x10,
+    "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+    "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40,
+}
+
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+IOPRIO_WHO_PROCESS = 1
+IOPRIO_CLASS_SHIFT = 13
+
+MPOL_MODES = {
+    "MPOL_DEFAULT": 0,
+    "MPOL_PREFERRED": 1,
+    "MPOL_BIND": 2,
+    "MPOL_INTERLEAVE": 3,
+    "MPOL_LOCAL": 4,
+    "MPOL_PREFERRED_MANY": 5,
+    "MPOL_WEIGHTED_INTERLEAVE": 6,
+}
+MPOL_FLAGS = {
+    "MPOL_F_STATIC_NODES": 1 << 15,
+    "MPOL_F_RELATIVE_NODES": 1 << 14,
+    "MPOL_F_NUMA_BALANCING": 1 << 13,
+}
+_MPOL_NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
+_MPOL_NEED_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
+
+DEFAULT_UMASK = 0o022  # runc's, when process.user.umask is absent
+_U64_MAX = (1 << 64) - 1
+_ID_MAX = (1 << 32) - 2  # (uid_t)-1 means "leave unchanged" to setresuid: never a real id
+_MAX_CPU = 1 << 16  # far above NR_CPUS/MAX_NUMNODES; stops "0-4000000000" from eating memory
+_DIGITS = frozenset("0123456789")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _need_int(v, path, lo, hi):
+    if not _is_int(v) or not lo <= v <= hi:
+        raise InvalidSpec(path, f"must be an integer from {lo} to {hi}, got {v!r}")
+    return v
+
+
+# process.rlimits
+
+def parse_rlimits(rlimits):
+    """[(resource, soft, hard)] from process.rlimits, validated (safe to call before fork)."""
+    out = []
+    seen = {}
+    for i, rl in enumerate(rlimits or ()):
+        path = f"process.rlimits[{i}]"
+        name = rl.get("type")
+        res = RLIMITS.get(name)
+        if res is None:
+            raise InvalidSpec(f"{path}.type", f"unknown rlimit type {name!r}")
+        if name in seen:
+            raise InvalidSpec(f"{path}.type", f"duplicate rlimit type {name} (also process.rlimits[{seen[name]}])")
+        seen[name] = i
+        soft = _need_int(rl.get("soft"), f"{path}.soft", 0, _U64_MAX)
+        hard = _need_int(rl.get("hard"), f"{path}.hard", 0, _U64_MAX)
+        if soft > hard:
+            raise InvalidSpec(path, f"{name} soft limit {soft} exceeds hard limit {hard}")
+        out.append((res, soft, hard))
+    return out
+
+
+def _to_rlim(v):
+    # The resource module takes signed 64-bit values; the kernel reads them back
+    # as unsigned, so 2**64-1 (RLIM_INFINITY) travels as -1.
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def set_rlimits(rlimits):
+    """Apply process.rlimits to this process; a refused limit names process.rlimits[i]."""
+    for i, (res, soft, hard) in enumerate(parse_rlimits(rlimits)):
+        try:
+            resource.prlimit(0, res, (_to_rlim(soft), _to_rlim(hard)))
+        except ValueError:  # the resource module's spelling of EINVAL
+            err = errno.EINVAL
+        except OSError as e:
+            err = e.errno
+        else:
+            continue
+        raise SyscallError(f"error setting rlimit type {res}", err,
+                           detail=f"process.rlimits[{i}] {rlimits[i]['type']}")
+
+
+# process.oomScoreAdj
+
+def oom_score_adj_path(pid="self"):
+    """/proc/<pid>/oom_score_adj: the parent may write the init's from outside."""
+    return f"/proc/{pid}/oom_score_adj"
+
+
+def set_oom_score_adj(value, pid="self"):
+    """Write process.oomScoreAdj for `pid` (needs the host /proc: call before the root switch)."""
+    _need_int(value, "process.oomScoreAdj", -1000, 1000)
+    path = oom_score_adj_path(pid)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"%d" % value)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise SyscallError("write", e.errno, path, detail="process.oomScoreAdj") from None
+
+
+# process.noNewPrivileges
+
+def set_no_new_privs():
+    """PR_SET_NO_NEW_PRIVS (process.noNewPrivileges true); cannot be undone."""
+    try:
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    except OSError as e:
+        raise SyscallError("prctl(PR_SET_NO_NEW_PRIVS)", e.errno, detail="process.noNewPrivileges") from None
+
+
+# linux.personality
+
+def personality_value(p):
+    """The personality(2) argument for linux.personality (validated)."""
+    domain = p.get("domain")
+    value = PERSONALITY_DOMAINS.get(domain)
+    if value is None:
+        raise InvalidSpec("linux.personality.domain", f"unsupported personality domain {domain!r}")
+    for i, flag in enumerate(p.get("flags") or ()):
+        # The spec defines no flags yet; silently dropping one would run the
+        # container with a persona it did not ask for.
+        raise InvalidSpec(f"linux.personality.flags[{i}]", f"unsupported personality flag {flag!r}")
+    return value
+
+
+def set_personality(p):
+    value = personality_value(p)
+    try:
+        syscalls.personality(value)
+    except OSError as e:
+        raise SyscallError("personality", e.errno, detail="linux.personality") from None
+
+
+# process.scheduler
+
+def scheduler_args(s):
+    """sched_setattr keyword arguments for process.scheduler (validated; kernel checks the rest)."""
+    policy = s.get("policy")
+    if policy not in SCHED_POLICIES:
+        raise InvalidSpec("process.scheduler.policy", f"unknown scheduling policy {policy!r}")
+    flags = 0
+    for i, flag in enumerate(s.get("flags") or ()):
+        bit = SCHED_FLAGS.get(flag)
+        if bit is None:
+            raise InvalidSpec(f"process.scheduler.flags[{i}]", f"unknown scheduler flag {flag!r}")
+        flags |= bit
+    return {
+        "policy": SCHED_POLICIES[policy],
+        "flags": flags,
+        "nice": _need_int(s.get("nice", 0), "process.scheduler.nice", -20, 19),
+        "priority": _need_int(s.get("priority", 0), "process.scheduler.priority", 0, 99),
+        "runtime": _need_int(s.get("runtime", 0), "process.scheduler.runtime", 0, _U64_MAX),
+        "deadline": _need_int(s.get("deadline", 0), "process.scheduler.deadline", 0, _U64_MAX),
+        "period": _need_int(s.get("period", 0), "process.scheduler.period", 0, _U64_MAX),
+    }
+
+
+def set_scheduler(s):
+    args = scheduler_args(s)
+    try:
+        syscalls.sched_setattr(0, **args)
+    except OSError as e:
+        raise SyscallError("sched_setattr", e.errno, detail=f"process.scheduler {s.get('policy')}") from None
+
+
+# process.ioPriority
+
+def ioprio_value(p):
+    cls = p.get("class")
+    if cls not in IOPRIO_CLASSES:
+        raise InvalidSpec("process.ioPriority.class", f"unknown I/O priority class {cls!r}")
+    prio = _need_int(p.get("priority"), "process.ioPriority.priority", 0, 7)
+    return IOPRIO_CLASSES[cls] << IOPRIO_CLASS_SHIFT | prio
+
+
+def set_io_priority(p):
+    value = ioprio_value(p)
+    try:
+        syscalls.ioprio_set(IOPRIO_WHO_PROCESS, 0, value)
+    except OSError as e:
+        raise SyscallError("ioprio_set", e.errno, detail="process.ioPriority") from None
+
+
+# process.execCPUAffinity, linux.memoryPolicy.nodes
+
+def parse_cpu_list(s, path="process.execCPUAffinity"):
+    """'0-3,7' -> {0, 1, 2, 3, 7}; '' -> set(). Malformed lists raise InvalidSpec(path)."""
+    out = set()
+    if not s.strip():
+        return out
+    for item in s.split(","):
+        lo, dash, hi = item.strip().partition("-")
+        if not dash:
+            hi = lo
+        if not lo or not hi or not _DIGITS.issuperset(lo) or not _DIGITS.issuperset(hi):
+            raise InvalidSpec(path, f"invalid list {s!r}: bad item {item!r}")
+        a, b = int(lo), int(hi)
+        if a > b:
+            raise InvalidSpec(path, f"invalid list {s!r}: range {item!r} is reversed")
+        if b >= _MAX_CPU:
+            raise InvalidSpec(path, f"invalid list {s!r}: {b} is too large")
+        out.update(range(a, b + 1))
+    return out
+
+
+def set_exec_cpu_affinity(a, initial):
+    """Pin to execCPUAffinity.initial (initial=True) or .final; absent/empty: leave as is."""
+    field = "initial" if initial else "final"
+    value = (a or {}).get(field)
+    if not value:
+        return
+    path = f"process.execCPUAffinity.{field}"
+    cpus = parse_cpu_list(value, path)
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as e:
+        raise SyscallError("sched_setaffinity", e.errno, detail=f"{path} {value!r}") from None
+
+
+# linux.memoryPolicy
+
+def mempolicy_args(mp):
+    """(mode | flags, nodes) for linux.memoryPolicy (validated)."""
+    mode = mp.get("mode")
+    if mode not in MPOL_MODES:
+        raise InvalidSpec("linux.memoryPolicy.mode", f"unknown memory policy mode {mode!r}")
+    nodes = parse_cpu_list(mp.get("nodes") or "", "linux.memoryPolicy.nodes")
+    if nodes and mode in _MPOL_NO_NODES:
+        raise InvalidSpec("linux.memoryPolicy.nodes", f"{mode} takes no nodes")
+    if not nodes and mode in _MPOL_NEED_NODES:
+        raise InvalidSpec("linux.memoryPolicy.nodes", f"{mode} needs at least one node")
+    flags = 0
+    for i, flag in enumerate(mp.get("flags") or ()):
+        bit = MPOL_FLAGS.get(flag)
+        if bit is None:
+            raise InvalidSpec(f"linux.memoryPolicy.flags[{i}]", f"unknown memory policy flag {flag!r}")
+        flags |= bit
+    return MPOL_MODES[mode] | flags, nodes
+
+
+def set_memory_policy(mp):
+    mode, nodes = mempolicy_args(mp)
+    try:
+        syscalls.set_mempolicy(mode, nodes)
+    except OSError as e:
+        raise SyscallError("set_mempolicy", e.errno, detail=f"linux.memoryPolicy {mp.get('mode')}") from None
+
+
+# process.user
+
+def user_ids(user):
+    """(uid, gid, additional gids, umask) from process.user, numeric only (validated).
+
+    Names are never looked up (CVE-2016-3697: a numeric-looking name in the
+    container's /etc/passwd could map "0" elsewhere); the schema demands ints.
+    """
+    uid = _need_int(user.get("uid"), "process.user.uid", 0, _ID_MAX)
+    gid = _need_int(user.get("gid"), "process.user.gid", 0, _ID_MAX)
+    groups = [_need_int(g, f"process.user.additionalGids[{i}]", 0, _ID_MAX)
+              for i, g in enumerate(user.get("additionalGids") or ())]
+    umask = user.get("umask")
+    umask = DEFAULT_UMASK if umask is None else _need_int(umask, "process.user.umask", 0, 0o777)
+    return uid, gid, groups, umask
+
+
+def set_user(user, allow_setgroups=True):
+    """setgroups, setresgid, setresuid, umask (runc's order, runc's 0022 default umask).
+
+    allow_setgroups=False is for a user namespace whose /proc/self/setgroups
+    says "deny": then only an empty additionalGids is possible.
+    """
+    uid, gid, groups, umask = user_ids(user)
+    if allow_setgroups:
+        _call(os.setgroups, groups, op="setgroups", field="process.user.additionalGids")
+    elif groups:
+        raise InvalidSpec("process.user.additionalGids",
+                          "cannot set additional groups: setgroups is denied in this user namespace")
+    _call(os.setresgid, gid, gid, gid, op="setresgid", field="process.user.gid")
+    _call(os.setresuid, uid, uid, uid, op="setresuid", field="process.user.uid")
+    os.umask(umask)
+
+
+def _call(fn, *args, op, field):
+    try:
+        fn(*args)
+    except OSError as e:
+        raise SyscallError(op, e.errno, detail=field) from None

@@ -1,0 +1,333 @@
+"""The container's filesystem: mounts, /dev, pivot_root, masked and
+read-only paths. Runs in the init, inside the new mount namespace.
+
+Every destination is resolved inside the rootfs by the kernel (paths.py);
+nothing here imports lazily (the init runs with imports disabled).
+"""
+import errno
+import os
+import stat
+
+from ocirun import mountopts as mo
+from ocirun import paths
+from ocirun import syscalls as sc
+from ocirun.errors import OciError
+
+DEFAULT_DEVICES = (  # path, major, minor (runc's defaults; all char, 0666)
+    ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+)
+DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+                ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"))
+MUST_BE_DIR = ("proc", "sysfs")  # CVE-2019-19921: never mounted over a symlink
+
+
+def _err(what, e, dest=None):
+    text = os.strerror(e.errno).lower() if e.errno else str(e)
+    return OciError(f"{what}: {text}" if dest is None else f"{what} {dest}: {text}")
+
+
+def prepare_root(rootfs, propagation):
+    """Make / slave (or as configured) so nothing leaks to the host, then bind
+    the rootfs onto itself so it is a mount point pivot_root can use."""
+    flags = mo.propagation_flags(propagation) if propagation else sc.MS_SLAVE | sc.MS_REC
+    sc.mount(None, "/", None, flags)
+    _make_parent_private(rootfs)
+    sc.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
+
+
+def _make_parent_private(rootfs):
+    """pivot_root fails if the rootfs's parent mount is shared."""
+    best, best_len = "/", 0
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split(" ", 5)[4]
+            if (rootfs == mp or rootfs.startswith(mp.rstrip("/") + "/")) and len(mp) > best_len:
+                best, best_len, shared = mp, len(mp), "shared:" in line.split(" - ")[0]
+    if best_len and shared:
+        sc.mount(None, best, None, sc.MS_PRIVATE)
+
+
+def do_mounts(rootfs, root_fd, mounts, bundle, ctx):
+    for i, m in enumerate(mounts):
+        try:
+            mount_one(rootfs, root_fd, m, bundle, ctx)
+        except OciError:
+            raise
+        except OSError as e:
+            dest = m.get("destination")
+            raise OciError(f"mounts[{i}]: mount {m.get('source') or m.get('type')} to {dest}: "
+                           f"{os.strerror(e.errno).lower() if e.errno else e}") from None
+
+
+def mount_one(rootfs, root_fd, m, bundle, ctx):
+    spec = mo.parse_mount(m)
+    dest = spec.destination
+    if not paths.clean(dest):
+        raise OciError(f"mount destination {dest} is on the top of rootfs")
+    if spec.type == "cgroup":
+        return mount_cgroup(root_fd, spec, ctx)
+    flags = spec.flags & ~(sc.MS_REMOUNT)
+    if spec.is_bind:
+        src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
+        st = os.stat(src)
+        target = paths.make_target(root_fd, dest, stat.S_ISDIR(st.st_mode))
+        try:
+            sc.mount(src, paths.fd_path(target), None, sc.MS_BIND | (flags & sc.MS_REC))
+        finally:
+            os.close(target)
+        extra = flags & ~(sc.MS_BIND | sc.MS_REC)
+        if extra:
+            # A bind ignores other flags: they need a remount of the new mount.
+            fd = paths.open_in_root(root_fd, dest)
+            try:
+                sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | extra)
+            finally:
+                os.close(fd)
+    else:
+        target = paths.make_target(root_fd, dest, True, nofollow=spec.type in MUST_BE_DIR)
+        try:
+            if spec.type in MUST_BE_DIR and not paths.is_dir_fd(target):
+                raise OciError(f"{dest} cannot be mounted because it is not a directory")
+            data = spec.data
+            if ctx.get("mount_label") and spec.type in ("tmpfs", "devpts", "mqueue"):
+                pass  # SELinux labels: the security issue adds context= here.
+            sc.mount(spec.source or spec.type, paths.fd_path(target), spec.type, flags, data or None)
+        finally:
+            os.close(target)
+    if spec.propagation or spec.has_rec_attrs:
+        fd = paths.open_in_root(root_fd, dest)
+        try:
+            for p in spec.propagation:
+                sc.mount(None, paths.fd_path(fd), None, p)
+            if spec.has_rec_attrs:
+                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, spec.attr_set, spec.attr_clr)
+        finally:
+            os.close(fd)
+
+
+def mount_cgroup(root_fd, spec, ctx):
+    """The container's cgroup view: with a cgroup namespace the hierarchies are
+    mounted afresh (the kernel roots them at the container's cgroup); without
+    one, the container's own cgroup directories are bind-mounted."""
+    hier = ctx.get("cgroup_mounts") or []   # [(name, fstype, options, host_dir)]
+    ro = spec.flags & sc.MS_RDONLY
+    base = spec.flags & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    dest = spec.destination
+    if len(hier) == 1 and hier[0][1] == "cgroup2":
+        target = paths.make_target(root_fd, dest, True)
+        try:
+            if ctx.get("cgroupns"):
+                sc.mount("cgroup2", paths.fd_path(target), "cgroup2", base | ro)
+            else:
+                sc.mount(hier[0][3], paths.fd_path(target), None, sc.MS_BIND | sc.MS_REC)
+                fd = paths.open_in_root(root_fd, dest)
+                try:
+                    sc.mount(None, paths.fd_path(fd), None,
+                             sc.MS_BIND | sc.MS_REMOUNT | base | ro)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(target)
+        return
+    target = paths.make_target(root_fd, dest, True)
+    try:
+        sc.mount("tmpfs", paths.fd_path(target), "tmpfs", base, "mode=755")
+    finally:
+        os.close(target)
+    for name, fstype, opts, host_dir in hier:
+        sub = f"{dest.rstrip('/')}/{name}"
+        t = paths.make_target(root_fd, sub, True)
+        try:
+            if ctx.get("cgroupns"):
+                sc.mount("cgroup", paths.fd_path(t), fstype, base | ro, opts or None)
+            else:
+                sc.mount(host_dir, paths.fd_path(t), None, sc.MS_BIND | sc.MS_REC)
+                fd = paths.open_in_root(root_fd, sub)
+                try:
+                    sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | base | ro)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(t)
+    if ro:
+        fd = paths.open_in_root(root_fd, dest)
+        try:
+            sc.mount(None, paths.fd_path(fd), None, sc.MS_REMOUNT | base | sc.MS_RDONLY)
+        finally:
+            os.close(fd)
+
+
+def dev_is_mounted(mounts):
+    return any(paths.clean(m.get("destination", "")) == "dev" for m in mounts)
+
+
+def create_devices(root_fd, devices):
+    """mknod each device (linux.devices plus the defaults) inside the rootfs."""
+    seen = set()
+    for i, d in enumerate(devices):
+        p = paths.clean(d["path"])
+        seen.add(p)
+        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d["type"]]
+        _mknod(root_fd, p, kind | (d.get("fileMode", 0o666) & 0o7777),
+               os.makedev(d.get("major", 0), d.get("minor", 0)), d.get("uid", 0), d.get("gid", 0),
+               f"linux.devices[{i}]")
+    for path, major, minor in DEFAULT_DEVICES:
+        p = paths.clean(path)
+        if p not in seen:
+            _mknod(root_fd, p, stat.S_IFCHR | 0o666, os.makedev(major, minor), 0, 0, path)
+
+
+def _mknod(root_fd, rel, mode, dev, uid, gid, what):
+    parent, _, name = rel.rpartition("/")
+    pfd = paths.mkdir_all(root_fd, parent)
+    try:
+        try:
+            os.unlink(name, dir_fd=pfd)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            raise OciError(f"{what}: /{rel} is a directory") from None
+        os.mknod(name, mode, dev, dir_fd=pfd)
+        os.chmod(name, mode & 0o7777, dir_fd=pfd, follow_symlinks=False) if False else None
+        os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        # mknod honours the umask; set the exact mode through an O_PATH-free open.
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+        try:
+            os.chmod(paths.fd_path(fd), mode & 0o7777)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise OciError(f"{what}: mknod /{rel}: {os.strerror(e.errno).lower()}") from None
+    finally:
+        os.close(pfd)
+
+
+def dev_symlinks(root_fd, terminal):
+    dfd = paths.mkdir_all(root_fd, "dev")
+    try:
+        links = list(DEV_SYMLINKS) + [("pts/ptmx", "/dev/ptmx")]
+        if os.path.exists("/proc/kcore"):
+            links.append(("/proc/kcore", "/dev/core"))
+        for target, link in links:
+            name = link.rsplit("/", 1)[1]
+            if name == "ptmx":
+                try:
+                    os.unlink(name, dir_fd=dfd)
+                except FileNotFoundError:
+                    pass
+            try:
+                os.symlink(target, name, dir_fd=dfd)
+            except FileExistsError:
+                pass
+        if terminal:
+            try:
+                os.close(os.open("console", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC
+                                 | os.O_NOFOLLOW, 0o600, dir_fd=dfd))
+            except FileExistsError:
+                pass
+    finally:
+        os.close(dfd)
+
+
+def pivot(rootfs, no_pivot):
+    if no_pivot:
+        os.chdir(rootfs)
+        sc.mount(rootfs, "/", None, sc.MS_MOVE)
+        os.chroot(".")
+        os.chdir("/")
+        return
+    old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    new = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchdir(new)
+        sc.pivot_root(".", ".")
+        # The old root is now stacked under the new one at "/": detach it.
+        os.fchdir(old)
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sc.umount2(".", sc.MNT_DETACH)
+        os.chdir("/")
+    finally:
+        os.close(old)
+        os.close(new)
+
+
+def _verified_dev_null(root_fd):
+    """CVE-2025-31133: mask only with a real /dev/null (char 1:3), by fd."""
+    fd = paths.open_in_root(root_fd, "/dev/null", nofollow=True)
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise OciError("/dev/null is not the null device: refusing to mask with it")
+    return fd
+
+
+def mask_paths(root_fd, masked):
+    null = None
+    try:
+        for p in masked:
+            try:
+                fd = paths.open_in_root(root_fd, p)
+            except OSError as e:
+                if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                    continue
+                raise _err("mask", e, p) from None
+            try:
+                if paths.is_dir_fd(fd):
+                    sc.mount("tmpfs", paths.fd_path(fd), "tmpfs", sc.MS_RDONLY)
+                else:
+                    if null is None:
+                        null = _verified_dev_null(root_fd)
+                    sc.mount(paths.fd_path(null), paths.fd_path(fd), None, sc.MS_BIND)
+            except OSError as e:
+                raise _err("mask", e, p) from None
+            finally:
+                os.close(fd)
+    finally:
+        if null is not None:
+            os.close(null)
+
+
+def readonly_paths(root_fd, ro):
+    for p in ro:
+        try:
+            fd = paths.open_in_root(root_fd, p)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                continue
+            raise _err("readonly", e, p) from None
+        try:
+            sc.mount(paths.fd_path(fd), paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
+        except OSError as e:
+            raise _err("readonly", e, p) from None
+        finally:
+            os.close(fd)
+        fd = paths.open_in_root(root_fd, p)
+        try:
+            sc.mount(None, paths.fd_path(fd), None,
+                     sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _locked_flags(fd))
+        except OSError as e:
+            raise _err("readonly", e, p) from None
+        finally:
+            os.close(fd)
+
+
+def _locked_flags(fd):
+    """Flags a bind remount must keep (nosuid/nodev/noexec of the mount)."""
+    st = os.statvfs(paths.fd_path(fd))
+    out = 0
+    if st.f_flag & os.ST_NOSUID:
+        out |= sc.MS_NOSUID
+    if st.f_flag & os.ST_NODEV:
+        out |= sc.MS_NODEV
+    if st.f_flag & os.ST_NOEXEC:
+        out |= sc.MS_NOEXEC
+    return out
+
+
+def readonly_root():
+    fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
+    try:
+        sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags(fd))
+    finally:
+        os.close(fd)

@@ -1,0 +1,84 @@
+"""Read a bundle's config.json and locate its root filesystem.
+
+Only the standard json module: the schema and semantic checks come later
+(spec.schema, spec.validate), so a bad file fails here with one plain line.
+"""
+
+import errno
+import json
+import os
+import stat
+
+from ocirun.errors import InvalidSpec, OciError, SyscallError
+
+CONFIG_NAME = "config.json"
+
+
+def _reject_constant(name):
+    # Python's json accepts NaN/Infinity; JSON (and runc) do not.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_bundle(bundle):
+    """Return (config dict, absolute bundle path) for the bundle directory.
+
+    The bundle path is made absolute lexically (os.path.abspath): symlinks in
+    it are kept, so the state reports the path the caller gave.
+    """
+    path = os.path.abspath(bundle or ".")
+    cfg = os.path.join(path, CONFIG_NAME)
+    try:
+        with open(cfg, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise OciError(f"JSON specification file {CONFIG_NAME} not found") from None
+    except NotADirectoryError:
+        # <bundle> is a file: same answer as a missing config.json.
+        raise OciError(f"JSON specification file {CONFIG_NAME} not found") from None
+    except OSError as e:
+        raise SyscallError("open", e.errno or errno.EIO, cfg) from None
+    try:
+        config = json.loads(data, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise InvalidSpec("", f"invalid JSON: {e.msg} (line {e.lineno} column {e.colno})") from None
+    except UnicodeDecodeError as e:
+        raise InvalidSpec("", f"invalid JSON: not UTF-8 text (byte {e.start})") from None
+    except ValueError as e:  # NaN / Infinity
+        raise InvalidSpec("", f"invalid JSON: {e}") from None
+    except RecursionError:
+        raise InvalidSpec("", "invalid JSON: nested too deeply") from None
+    if not isinstance(config, dict):
+        raise InvalidSpec("", "config must be a JSON object")
+    return config, path
+
+
+def rootfs_path(config, bundle):
+    """Absolute path of root.path (relative paths are relative to the bundle).
+
+    It must exist and be a directory, and no component of root.path may be a
+    symlink (runc: "invalid rootfs: not an absolute path, or a symlink");
+    symlinks in the bundle path itself are allowed. Errors are InvalidSpec at
+    `root.path` (`root` when it is missing).
+    """
+    root = config.get("root")
+    if not isinstance(root, dict) or not isinstance(root.get("path"), str) or not root["path"]:
+        raise InvalidSpec("root", "root must be specified")
+    given = root["path"]
+    if "\0" in given:
+        raise InvalidSpec("root.path", "invalid rootfs: path contains a NUL byte")
+    bundle = os.path.abspath(bundle)
+    result = os.path.normpath(os.path.join(bundle, given))
+    try:
+        st = os.lstat(result)
+    except OSError as e:
+        text = os.strerror(e.errno).lower() if e.errno else str(e)
+        raise InvalidSpec("root.path", f"invalid rootfs: stat {result}: {text}") from None
+    # Compare the lexical and the resolved path, with the bundle part already
+    # resolved: any difference is a symlink (or '..' through one) in root.path.
+    # realpath() of the raw join follows 'x/..' through x as the kernel would.
+    raw = os.path.join(os.path.realpath(bundle), given)
+    if stat.S_ISLNK(st.st_mode) or os.path.realpath(raw) != os.path.normpath(raw):
+        raise InvalidSpec("root.path", "invalid rootfs: not an absolute path, or a symlink")
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidSpec("root.path", f"invalid rootfs: {result}: not a directory")
+    return result

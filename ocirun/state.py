@@ -1,0 +1,156 @@
+"""The state store: one directory per container under --root.
+
+<root>/<id>/state.json   our record (spec state fields + what delete needs)
+<root>/<id>/exec.fifo    exists from create until start (the start barrier)
+
+The directory is made with one mkdir, so two creates of one id cannot both
+win. Every write is temp file + fsync + rename, never in place. Status is
+recomputed from the init process on every read: pid plus its start time in
+/proc/PID/stat, so a reused pid never counts as running.
+"""
+import fcntl
+import json
+import os
+
+from ocirun.errors import ContainerExists, ContainerNotFound, OciError, UsageError
+
+DEFAULT_ROOT = "/run/ocirun"
+STATE_FILE = "state.json"
+FIFO = "exec.fifo"
+MAX_ID = 1024
+
+CREATING, CREATED, RUNNING, PAUSED, STOPPED = "creating", "created", "running", "paused", "stopped"
+
+
+def validate_id(cid):
+    """runc's rule: [\\w+-\\.]+, plus no '.'/'..' and a bounded length."""
+    if cid == "":
+        raise UsageError("container id cannot be empty")
+    if (cid in (".", "..") or len(cid) > MAX_ID
+            or not all(c.isascii() and (c.isalnum() or c in "_+-.") for c in cid)):
+        raise UsageError("invalid container ID format")
+    return cid
+
+
+def proc_start_time(pid):
+    """Field 22 of /proc/PID/stat (clock ticks since boot), or None if gone/zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rest = data[data.rfind(b")") + 2:].split()
+    if rest[0] in (b"Z", b"X"):
+        return None
+    return int(rest[19])
+
+
+def write_atomic(path, data, mode=0o600):
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class Container:
+    """A loaded state record. `.data` is the JSON dict; `.status()` is live."""
+
+    def __init__(self, root, cid, data):
+        self.root = root
+        self.id = cid
+        self.dir = os.path.join(root, cid)
+        self.data = data
+
+    @property
+    def pid(self):
+        return self.data.get("pid", 0)
+
+    def alive(self):
+        pid, start = self.data.get("pid"), self.data.get("pidStartTime")
+        return bool(pid) and start is not None and proc_start_time(pid) == start
+
+    def status(self):
+        if not self.alive():
+            return STOPPED
+        if self.data.get("status") == CREATING:
+            return CREATING
+        if os.path.exists(os.path.join(self.dir, FIFO)):
+            return CREATED
+        if self.data.get("paused"):
+            return PAUSED
+        return RUNNING
+
+    def spec_state(self):
+        """The runtime-spec state (runtime.md#state) plus runc's created/owner."""
+        status = self.status()
+        d = self.data
+        out = {
+            "ociVersion": d.get("ociVersion", "1.3.0"),
+            "id": self.id,
+            "status": status,
+            "pid": d.get("pid", 0) if status != STOPPED else 0,
+            "bundle": d.get("bundle", ""),
+            "rootfs": d.get("rootfs", ""),
+            "created": d.get("created", ""),
+            "owner": d.get("owner", ""),
+        }
+        if d.get("annotations"):
+            out["annotations"] = d["annotations"]
+        return out
+
+    def save(self):
+        write_atomic(os.path.join(self.dir, STATE_FILE),
+                     json.dumps(self.data, separators=(",", ":")).encode())
+
+    def lock(self):
+        """Exclusive flock on the container directory, held until the fd closes."""
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+
+class Store:
+    def __init__(self, root=None):
+        self.root = os.path.abspath(root or DEFAULT_ROOT)
+
+    def new(self, cid, data):
+        """Claim the id with one atomic mkdir; returns the (locked) Container and its lock fd."""
+        validate_id(cid)
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        path = os.path.join(self.root, cid)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise ContainerExists(cid) from None
+        c = Container(self.root, cid, data)
+        lock = c.lock()
+        c.save()
+        return c, lock
+
+    def load(self, cid):
+        validate_id(cid)
+        path = os.path.join(self.root, cid, STATE_FILE)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            if os.path.isdir(os.path.join(self.root, cid)):
+                # Claimed but not yet recorded (a create that died at once).
+                return Container(self.root, cid, {"status": CREATING})
+            raise ContainerNotFound(cid) from None
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise OciError(f"container {cid}: state file is corrupt: {e}") from None
+        return Container(self.root, cid, data)
+
+    def ids(self):
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if os.path.isdir(os.path.join(self.root, n)))

@@ -1,0 +1,80 @@
+"""Build and install ocirun.
+
+Besides the pure-Python package this builds three things:
+- ocirun._shim, the cffi extension (cffi_build/build_shim.py);
+- ocirun/ocirun-exec, the tiny static exec helper (cffi_build/exec_helper.c);
+- the `ocirun` launcher: `#!<this interpreter> -I -S` plus a fixed sys.path,
+  so start-up skips site processing and never goes through a shell shim.
+  It is installed as a data file into the interpreter's scripts directory
+  (pip rewrites real scripts' shebangs and would drop the flags).
+The JSON schemas are copied into the package as ocirun/schemas/.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.path.join(HERE, "build")
+
+LAUNCHER = """#!{python} -IS
+# ocirun launcher, written by setup.py: isolated, no site processing.
+import sys
+sys.path[:0] = {paths!r}
+from ocirun.cli import main
+sys.exit(main())
+"""
+
+
+def exec_helper(out_dir):
+    out = os.path.join(out_dir, "ocirun-exec")
+    subprocess.check_call([
+        os.environ.get("CC", "gcc"), "-Os", "-static", "-nostdlib", "-ffreestanding",
+        "-fno-builtin", "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
+        "-Wl,--build-id=none", "-s", "-o", out,
+        os.path.join(HERE, "cffi_build", "exec_helper.c"),
+    ])
+    return out
+
+
+def write_launcher():
+    paths = []
+    for key in ("purelib", "platlib"):
+        p = sysconfig.get_paths()[key]
+        if p not in paths:
+            paths.append(p)
+    os.makedirs(BUILD, exist_ok=True)
+    path = os.path.join(BUILD, "ocirun")
+    with open(path, "w") as f:
+        f.write(LAUNCHER.format(python=os.path.realpath(sys.executable), paths=paths))
+    os.chmod(path, 0o755)
+    return path
+
+
+class BuildPy(build_py):
+    def run(self):
+        super().run()
+        pkg = os.path.join(self.build_lib, "ocirun")
+        schemas = os.path.join(pkg, "schemas")
+        shutil.rmtree(schemas, ignore_errors=True)
+        shutil.copytree(os.path.join(HERE, "schemas"), schemas)
+        exec_helper(pkg)
+
+
+setup(
+    name="ocirun",
+    version="0.1.0",
+    description="An OCI runtime-spec v1.3.0 container runtime in Python (a drop-in for runc)",
+    python_requires=">=3.11",
+    packages=["ocirun", "ocirun.spec", "ocirun.cgroups"],
+    install_requires=["jsonschema", "cffi"],
+    setup_requires=["cffi"],
+    cffi_modules=["cffi_build/build_shim.py:ffibuilder"],
+    cmdclass={"build_py": BuildPy},
+    data_files=[(os.path.relpath(sysconfig.get_path("scripts"), sys.prefix), [write_launcher()])],
+    zip_safe=False,
+)

@@ -70,7 +70,7 @@ setup(
     version="0.1.0",
     description="An OCI runtime-spec v1.3.0 container runtime in Python (a drop-in for runc)",
     python_requires=">=3.11",
-    packages=["ocirun", "ocirun.spec", "ocirun.cgroups"],
+    packages=["ocirun", "ocirun.commands", "ocirun.spec", "ocirun.cgroups"],
     install_requires=["jsonschema", "cffi"],
     setup_requires=["cffi"],
     cffi_modules=["cffi_build/build_shim.py:ffibuilder"],

@@ -30,11 +30,12 @@ _CHUNK = 65536
 _FALLBACK_POLL = 0.05  # seconds between waitpid checks without a pidfd
 
 
-def run_hooks(hooks, state, phase, *, timeout_default=None, cwd=None):
+def run_hooks(hooks, state, phase, *, timeout_default=None, cwd=None, warn=None):
     """Run `hooks` (a config.json hooks list, may be None) in order.
     poststop: a failure is a warning and the rest still run (runtime.md#lifecycle
-    step 13). Other phases: the first failure raises HookError
-    ("prestart hook #0 (/bin/false) failed: exit status 1")."""
+    step 13); `warn(msg)` reports it (default: "ocirun: warning: msg" on
+    stderr; pass Logger.warning to also log it). Other phases: the first
+    failure raises HookError ("prestart hook #0 (/bin/false) failed: exit status 1")."""
     if not hooks:
         return
     payload = _payload(state)
@@ -44,7 +45,7 @@ def run_hooks(hooks, state, phase, *, timeout_default=None, cwd=None):
         except HookError as err:
             msg = f"{phase} hook #{index} ({_hook_path(err, hook)}) {getattr(err, 'detail', err)}"
             if phase == "poststop":
-                _warn(msg)
+                (warn or _warn)(msg)
                 continue
             new = HookError(msg)
             new.phase, new.index = phase, index
@@ -73,9 +74,8 @@ def _hook_path(err, hook):
 
 def _warn(msg):
     try:
-        sys.stderr.write(f"ocirun: warning: {msg}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
+        os.write(2, f"ocirun: warning: {msg}\n".encode("utf-8", "replace"))
+    except OSError:
         pass
 
 

@@ -138,6 +138,7 @@ _IDMAP = {"idmap": False, "ridmap": True}
 class MountSpec:
     """One mount's options, decoded.
 
+    type, source, destination   copied from the mount as given (may be None)
     flags         MS_* to pass to mount(2) (includes MS_BIND/MS_REC for binds)
     clear_flags   MS_* the options explicitly turned off ("rw", "suid"...):
                   matters when remounting a bind mount, which inherits them

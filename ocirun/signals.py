@@ -7,7 +7,7 @@ SIGPOLL, SIGIOT, SIGCLD and not realtime names). Anything else is
 `unknown signal "<text as given>"`.
 
 We accept a superset: the aliases and the realtime forms RTMIN, RTMIN+n,
-RTMAX, RTMAX-n (the libc values, as kill(1) and crun use). Unlike runc we
+RTMAX, RTMAX-n (the libc values, as util-linux kill(1) takes them). Unlike runc we
 range-check numbers: runc passes 0, 65 or -1 straight to kill(2) and reports
 EINVAL (or, for 0, silently succeeds); a number outside 1..SIGRTMAX is almost
 always a typo, so we say so before touching the container.

@@ -149,26 +149,14 @@ class Manager:
         self.created.extend(d for d in made if d not in self.created)
 
     def _mkdirs(self, d):
-        missing = []
-        cur = d
-        while not os.path.isdir(cur):
-            missing.append(cur)
-            parent = os.path.dirname(cur)
-            if parent == cur:
-                break
-            cur = parent
-        made = []
-        for p in reversed(missing):
+        # A parent can vanish under us when another container's delete removes
+        # the (then empty) parent it had made: recompute and retry.
+        for attempt in range(5):
             try:
-                os.mkdir(p, 0o755)
-            except FileExistsError:
-                continue  # someone else made it meanwhile: not ours
-            except OSError as e:
-                for q in reversed(made):
-                    _rmdir_quiet(q)
-                raise CgroupError(f"failed to create cgroup {p}: {_text(e)}") from None
-            made.append(p)
-        return made
+                return _mkdir_chain(d)
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise CgroupError(f"failed to create cgroup {d}: parent kept disappearing") from None
 
     def _prepare(self, name, d):
         """Per-hierarchy setup after mkdir (cpuset copy, v2 controller enabling)."""
@@ -270,6 +258,32 @@ def write_procs(d, pid):
             if getattr(e, "errno", None) != errno.EINVAL or attempt == 4:
                 raise
             time.sleep(0.02)
+
+
+def _mkdir_chain(d):
+    """mkdir every missing level down to `d`; return the ones made here, top first."""
+    missing = []
+    cur = d
+    while not os.path.isdir(cur):
+        missing.append(cur)
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        cur = parent
+    made = []
+    for p in reversed(missing):
+        try:
+            os.mkdir(p, 0o755)
+        except FileExistsError:
+            continue  # someone else made it meanwhile: not ours
+        except OSError as e:
+            for q in reversed(made):
+                _rmdir_quiet(q)
+            if isinstance(e, FileNotFoundError):
+                raise
+            raise CgroupError(f"failed to create cgroup {p}: {_text(e)}") from None
+        made.append(p)
+    return made
 
 
 def _signal_each(pids, sig):

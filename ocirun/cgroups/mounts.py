@@ -83,7 +83,8 @@ def parse_mountinfo(text, root=DEFAULT_ROOT):
         if tail[0] == "cgroup2":
             name, version = UNIFIED, 2
         else:
-            ctrls = [o for o in tail[2].split(",") if o.startswith("name=") or ("=" not in o and o not in _NOT_CONTROLLERS)]
+            opts = tail[2].split(",")
+            ctrls = [o for o in opts if o.startswith("name=") or ("=" not in o and o not in _NOT_CONTROLLERS)]
             if not ctrls:
                 continue
             name, version = ",".join(ctrls), 1

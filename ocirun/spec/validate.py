@@ -265,7 +265,8 @@ def check_rlimits(cx):
         if t not in RLIMITS:
             raise InvalidSpec(f"{base}.type", f"wrong rlimit value: {_q(t)}")
         if t in seen:
-            raise InvalidSpec(f"{base}.type", f"duplicate rlimit {_q(t)} (first at process.rlimits[{seen[t]}])")
+            raise InvalidSpec(f"{base}.type",
+                              f"duplicate rlimit {_q(t)} (first at process.rlimits[{seen[t]}])")
         seen[t] = i
         soft, hard = _int(r.get("soft")), _int(r.get("hard"))
         if soft > hard:
@@ -352,7 +353,8 @@ def check_cpu_affinity(cx):
             try:
                 parse_id_list(text)
             except ValueError:
-                raise InvalidSpec(f"process.execCPUAffinity.{key}", f"invalid CPU list {_q(text)}") from None
+                raise InvalidSpec(f"process.execCPUAffinity.{key}",
+                                  f"invalid CPU list {_q(text)}") from None
 
 
 def check_namespaces(cx):
@@ -402,7 +404,8 @@ def check_user_namespace(cx):
     if "user" not in cx.ns:
         for key, maps in (("uidMappings", uidm), ("gidMappings", gidm)):
             if maps:
-                raise InvalidSpec(f"linux.{key}", "user namespace mappings specified, but no user namespace in the config")
+                raise InvalidSpec(f"linux.{key}",
+                                  "user namespace mappings specified, but no user namespace in the config")
         return
     uid_ranges = _check_id_mappings(uidm, "linux.uidMappings")
     gid_ranges = _check_id_mappings(gidm, "linux.gidMappings")
@@ -412,7 +415,9 @@ def check_user_namespace(cx):
         raise InvalidSpec("linux.uidMappings", "user namespace enabled, but no uid mappings found")
     if not gid_ranges:
         raise InvalidSpec("linux.gidMappings", "user namespace enabled, but no gid mappings found")
-    user = _obj(_obj(cx.process).get("user"))
+    if not isinstance(cx.process, dict):
+        return
+    user = _obj(cx.process.get("user"))
     for key, ranges in (("uid", uid_ranges), ("gid", gid_ranges)):
         ident = _int(user.get(key))
         if not any(c <= ident < c + n for c, _, n in ranges):
@@ -439,9 +444,11 @@ def check_time_namespace(cx):
     if not offsets:
         return
     if "time" not in cx.ns:
-        raise InvalidSpec("linux.timeOffsets", "time namespace offsets specified, but no time namespace in the config")
+        raise InvalidSpec("linux.timeOffsets",
+                          "time namespace offsets specified, but no time namespace in the config")
     if cx.ns["time"]:
-        raise InvalidSpec("linux.timeOffsets", "time offsets cannot be set when joining an existing time namespace")
+        raise InvalidSpec("linux.timeOffsets",
+                          "time offsets cannot be set when joining an existing time namespace")
     for clock, value in offsets.items():
         base = _key("linux.timeOffsets", clock)
         if clock not in TIME_CLOCKS:
@@ -494,13 +501,15 @@ def check_sysctl(cx):
                         where = f"linux.namespaces[{cx.ns_index['network']}].path"
                         raise InvalidSpec(where, f"invalid netns path: stat {ns_path}: {text}") from None
             if host_net:
-                raise InvalidSpec(base, f"sysctl {_q(dotted)} is not allowed in the host's network namespace")
+                raise InvalidSpec(base,
+                                  f"sysctl {_q(dotted)} is not allowed in the host's network namespace")
             continue
         if "uts" in cx.ns:
             if dotted == "kernel.domainname":
                 continue
             if dotted == "kernel.hostname":
-                raise InvalidSpec(base, f"sysctl {_q(dotted)} is not allowed as it conflicts with the 'hostname' field")
+                raise InvalidSpec(base, f"sysctl {_q(dotted)} is not allowed as it conflicts"
+                                        " with the 'hostname' field")
         raise InvalidSpec(base, f"sysctl {_q(dotted)} is not in a separate kernel namespace")
 
 
@@ -519,7 +528,8 @@ def check_mounts(cx):
         if _lexical_clean(dest) == "/":
             raise InvalidSpec(f"{base}.destination", f"mount destination {dest} is on the top of rootfs")
         if not dest.startswith("/"):
-            cx.warn(f"{base}.destination", "relative mount destination is deprecated, using it as relative to /")
+            cx.warn(f"{base}.destination",
+                    "relative mount destination is deprecated, using it as relative to /")
         opts = [o for o in _arr(m.get("options")) if isinstance(o, str)]
         is_bind = "bind" in opts or "rbind" in opts or m.get("type") == "bind"
         if is_bind and not m.get("source"):
@@ -538,7 +548,8 @@ def check_mounts(cx):
                 if not _check_id_mappings(m.get(key), f"{base}.{key}"):
                     raise InvalidSpec(f"{base}.{key}", f"{key} must not be empty")
         elif "user" not in cx.ns:
-            raise InvalidSpec(f"{base}.options", "idmap without uidMappings/gidMappings needs a user namespace")
+            raise InvalidSpec(f"{base}.options",
+                              "idmap without uidMappings/gidMappings needs a user namespace")
 
 
 def check_devices(cx):
@@ -575,7 +586,8 @@ def check_masked_paths(cx):
             if not isinstance(path, str) or not path.startswith("/"):
                 raise InvalidSpec(f"linux.{key}[{i}]", f"{what} path must be absolute")
         if paths and "mount" not in cx.ns:
-            raise InvalidSpec(f"linux.{key}", "unable to restrict sys entries without a private mount namespace")
+            raise InvalidSpec(f"linux.{key}",
+                              "unable to restrict sys entries without a private mount namespace")
 
 
 def check_seccomp(cx):
@@ -597,7 +609,8 @@ def check_seccomp(cx):
         raise InvalidSpec(f"{base}.defaultErrnoRet", f"errnoRet is not supported by {default}")
     for i, arch in enumerate(_arr(sc.get("architectures"))):
         if arch not in SECCOMP_ARCHES:
-            raise InvalidSpec(f"{base}.architectures[{i}]", f"{_q(arch)} is not a valid seccomp architecture")
+            raise InvalidSpec(f"{base}.architectures[{i}]",
+                              f"{_q(arch)} is not a valid seccomp architecture")
     for i, flag in enumerate(_arr(sc.get("flags"))):
         if flag not in SECCOMP_FLAGS:
             raise InvalidSpec(f"{base}.flags[{i}]", f"{_q(flag)} is not a valid seccomp flag")
@@ -619,9 +632,11 @@ def check_seccomp(cx):
             arg = _obj(arg)
             index = _int(arg.get("index"))
             if not 0 <= index < SECCOMP_MAX_ARGS:
-                raise InvalidSpec(f"{rbase}.args[{j}].index", f"index {index} is out of range [0, {SECCOMP_MAX_ARGS - 1}]")
+                raise InvalidSpec(f"{rbase}.args[{j}].index",
+                                  f"index {index} is out of range [0, {SECCOMP_MAX_ARGS - 1}]")
             if arg.get("op") not in SECCOMP_OPS:
-                raise InvalidSpec(f"{rbase}.args[{j}].op", f"{_q(arg.get('op'))} is not a valid seccomp operator")
+                raise InvalidSpec(f"{rbase}.args[{j}].op",
+                                  f"{_q(arg.get('op'))} is not a valid seccomp operator")
     if notify and not sc.get("listenerPath"):
         raise InvalidSpec(f"{base}.listenerPath", "listenerPath is required when SCMP_ACT_NOTIFY is used")
 
@@ -650,7 +665,8 @@ def check_personality(cx):
     if not isinstance(pers, dict):
         return
     if pers.get("domain") not in PERSONALITY_DOMAINS:
-        raise InvalidSpec("linux.personality.domain", f"unknown personality domain {_q(pers.get('domain'))}")
+        raise InvalidSpec("linux.personality.domain",
+                          f"unknown personality domain {_q(pers.get('domain'))}")
     if _arr(pers.get("flags")):
         cx.warn("linux.personality.flags", "personality flags are not supported and are ignored")
 
@@ -679,7 +695,8 @@ def check_memory_policy(cx):
         if flag not in MPOL_FLAGS:
             raise InvalidSpec(f"{base}.flags[{i}]", f"unknown memory policy flag {_q(flag)}")
     if "MPOL_F_STATIC_NODES" in flags and "MPOL_F_RELATIVE_NODES" in flags:
-        raise InvalidSpec(f"{base}.flags", "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES are mutually exclusive")
+        raise InvalidSpec(f"{base}.flags",
+                          "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES are mutually exclusive")
     if "MPOL_F_NUMA_BALANCING" in flags and mode not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
         raise InvalidSpec(f"{base}.flags", f"MPOL_F_NUMA_BALANCING cannot be used with {mode}")
     if mode == "MPOL_LOCAL" and ("MPOL_F_STATIC_NODES" in flags or "MPOL_F_RELATIVE_NODES" in flags):
@@ -693,7 +710,8 @@ def check_memory_policy(cx):
             raise InvalidSpec(f"{base}.nodes", f"invalid node list {_q(text)}") from None
     if mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and nodes:
         raise InvalidSpec(f"{base}.nodes", f"{mode} takes no nodes")
-    if mode in ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY") and not nodes:
+    needs_nodes = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
+    if mode in needs_nodes and not nodes:
         raise InvalidSpec(f"{base}.nodes", f"{mode} needs at least one node")
 
 
@@ -706,7 +724,8 @@ def check_net_devices(cx):
     if not devices:
         return
     if "network" not in cx.ns:
-        raise InvalidSpec("linux.netDevices", "unable to move network devices without a private network namespace")
+        raise InvalidSpec("linux.netDevices",
+                          "unable to move network devices without a private network namespace")
     targets = {}
     for host_name, dev in devices.items():
         base = _key("linux.netDevices", host_name)
@@ -716,7 +735,9 @@ def check_net_devices(cx):
         target = host_name
         if new is not None:
             template = isinstance(new, str) and "%" in new
-            if not isinstance(new, str) or not _valid_ifname(new) or (template and (new.count("%") != 1 or "%d" not in new)):
+            # a template holds exactly one "%d" (the kernel's dev_alloc_name)
+            bad_template = template and (new.count("%") != 1 or "%d" not in new)
+            if not isinstance(new, str) or not _valid_ifname(new) or bad_template:
                 raise InvalidSpec(f"{base}.name", f"invalid network device name {_q(new)}")
             target = new
             if template:

@@ -60,7 +60,8 @@ def test_without_args_argv_is_path():
     # cp names itself after argv[0] in its usage error.
     with pytest.raises(HookError) as err:
         run_hook({"path": CP}, STATE)
-    assert str(err.value) == f"hook {CP} failed: exit status 1: Try '{CP} --help' for more information."
+    assert str(err.value) == (
+        f"hook {CP} failed: exit status 1: Try '{CP} --help' for more information.")
 
 
 def test_env_is_the_whole_environment(tmp_path, monkeypatch):
@@ -103,7 +104,7 @@ def test_cwd(tmp_path, monkeypatch):
 
 
 def test_bad_cwd():
-    with pytest.raises(HookError, match="failed: chdir /nonexistent-dir: no such file or directory"):
+    with pytest.raises(HookError, match="failed: chdir /nonexistent-dir: no such file or dir"):
         run_hook({"path": TRUE}, STATE, cwd="/nonexistent-dir")
 
 
@@ -273,7 +274,8 @@ def test_run_hooks_missing_binary_message(tmp_path):
     path = str(tmp_path / "nope")
     with pytest.raises(HookError) as err:
         run_hooks([{"path": path}], STATE, "startContainer")
-    assert str(err.value) == f"startContainer hook #0 ({path}) failed: exec: no such file or directory"
+    assert str(err.value) == (
+        f"startContainer hook #0 ({path}) failed: exec: no such file or directory")
 
 
 def test_poststop_failure_is_a_warning_and_the_rest_run(tmp_path, capfd):
@@ -285,6 +287,12 @@ def test_poststop_failure_is_a_warning_and_the_rest_run(tmp_path, capfd):
     assert marker.exists()
     assert f"ocirun: warning: poststop hook #0 ({FALSE}) failed: exit status 1\n" in \
         capfd.readouterr().err
+
+
+def test_poststop_warning_can_go_to_a_logger():
+    seen = []
+    run_hooks([{"path": FALSE}, {"path": FALSE}], STATE, "poststop", warn=seen.append)
+    assert seen == [f"poststop hook #{i} ({FALSE}) failed: exit status 1" for i in (0, 1)]
 
 
 def test_run_hooks_passes_the_same_state_to_each(tmp_path):

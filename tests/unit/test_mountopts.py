@@ -40,8 +40,10 @@ PROP = {
 }
 
 unknown_opt = st.text(min_size=1).filter(lambda s: s not in KNOWN)
-any_opt = st.one_of(st.sampled_from(KNOWN), unknown_opt, st.just(""))
-option_lists = st.lists(any_opt, max_size=20)
+# A few names at a time, so that opposite options meet in one list often.
+some_known = st.lists(st.sampled_from(KNOWN), min_size=1, max_size=6, unique=True)
+option_lists = some_known.flatmap(lambda names: st.lists(
+    st.one_of(st.sampled_from(names), unknown_opt, st.just("")), max_size=20))
 
 
 def test_every_spec_option_is_recognised():
@@ -93,8 +95,10 @@ def test_no_options():
 
 
 def test_ro_rw_order():
-    assert parse_mount({"destination": "/a", "options": ["ro", "rw"]}).flags & mo.MS_RDONLY == 0
-    assert parse_mount({"destination": "/a", "options": ["rw", "ro"]}).flags & mo.MS_RDONLY
+    m = parse_mount({"destination": "/a", "options": ["ro", "rw"]})
+    assert (m.flags, m.clear_flags) == (0, mo.MS_RDONLY)
+    m = parse_mount({"destination": "/a", "options": ["rw", "ro"]})
+    assert (m.flags, m.clear_flags) == (mo.MS_RDONLY, 0)
 
 
 def test_propagation_in_order_and_not_in_flags():
@@ -197,5 +201,7 @@ def test_last_option_wins(opts):
 def test_ro_rw_last_wins_in_any_order(opts):
     m = parse_mount({"destination": "/x", "options": opts})
     assert bool(m.flags & mo.MS_RDONLY) == (opts.index("ro") > opts.index("rw"))
+    assert bool(m.clear_flags & mo.MS_RDONLY) == (opts.index("ro") < opts.index("rw"))
+    assert m.flags & m.clear_flags == 0
     assert bool(m.attr_set & mo.MOUNT_ATTR_RDONLY) == (opts.index("rro") > opts.index("rrw"))
     assert m.data == ",".join(o for o in opts if "=" in o)

@@ -53,7 +53,7 @@ def test_examples(text, num):
     ("RTMIN+%d" % (RTMAX - RTMIN), RTMAX), ("RTMAX-%d" % (RTMAX - RTMIN), RTMIN),
 ])
 def test_extensions_beyond_runc(text, num):
-    """Aliases and realtime names: runc rejects them, kill(1) and crun take them."""
+    """Aliases and realtime names: runc rejects them, util-linux kill(1) takes them."""
     assert parse_signal(text) == num
 
 

@@ -11,7 +11,6 @@ The JSON schemas are copied into the package as ocirun/schemas/.
 """
 import os
 import shutil
-import subprocess
 import sys
 import sysconfig
 
@@ -28,17 +27,6 @@ sys.path[:0] = {paths!r}
 from ocirun.cli import main
 sys.exit(main())
 """
-
-
-def exec_helper(out_dir):
-    out = os.path.join(out_dir, "ocirun-exec")
-    subprocess.check_call([
-        os.environ.get("CC", "gcc"), "-Os", "-static", "-nostdlib", "-ffreestanding",
-        "-fno-builtin", "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
-        "-Wl,--build-id=none", "-s", "-o", out,
-        os.path.join(HERE, "cffi_build", "exec_helper.c"),
-    ])
-    return out
 
 
 def write_launcher():
@@ -62,7 +50,10 @@ class BuildPy(build_py):
         schemas = os.path.join(pkg, "schemas")
         shutil.rmtree(schemas, ignore_errors=True)
         shutil.copytree(os.path.join(HERE, "schemas"), schemas)
-        exec_helper(pkg)
+        sys.path.insert(0, os.path.join(HERE, "cffi_build"))
+        import build_exec
+
+        build_exec.build(pkg)
 
 
 setup(

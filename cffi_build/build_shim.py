@@ -95,3 +95,6 @@ if __name__ == "__main__":
 
     built = ffibuilder.compile(tmpdir=os.path.join(HERE, "..", "build", "cffi"))
     shutil.copy2(built, os.path.join(HERE, "..", "ocirun", os.path.basename(built)))
+    import build_exec
+
+    build_exec.build(os.path.join(HERE, "..", "ocirun"))

@@ -157,8 +157,10 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             fds.remove(fd)
 
         manager.apply(pid)
-        if linux.get("resources"):
-            manager.set(linux["resources"])
+        from ocirun.cgroups.defaults import with_default_devices
+
+        for w in manager.set(with_default_devices(linux.get("resources"), linux.get("devices"))) or ():
+            logger.warning(w)
         if "oomScoreAdj" in proc:
             _write(f"/proc/{pid}/oom_score_adj", str(proc["oomScoreAdj"]), "process.oomScoreAdj")
         data["pid"] = pid

@@ -9,7 +9,7 @@ recomputed from the init process on every read: pid plus its start time in
 /proc/PID/stat, so a reused pid never counts as running.
 """
 import fcntl
-import json
+from ocirun import fastjson as json
 import os
 
 from ocirun.errors import ContainerExists, ContainerNotFound, OciError, UsageError
@@ -104,7 +104,7 @@ class Container:
 
     def save(self):
         write_atomic(os.path.join(self.dir, STATE_FILE),
-                     json.dumps(self.data, separators=(",", ":")).encode())
+                     json.dumps(self.data).encode())
 
     def lock(self):
         """Exclusive flock on the container directory, held until the fd closes."""

@@ -1,5 +1,5 @@
 """list: runc's table (or --format json, or -q ids)."""
-import json
+from ocirun import fastjson as json
 import os
 
 from ocirun.errors import OciError, UsageError

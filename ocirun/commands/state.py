@@ -1,6 +1,6 @@
 """state: the runtime-spec state JSON on stdout. Never writes to stderr
 on success (podman closes the pipe)."""
-import json
+from ocirun import fastjson as json
 import os
 
 from ocirun.state import Store
@@ -8,5 +8,5 @@ from ocirun.state import Store
 
 def run(opts, args, logger):
     c = Store(opts["root"]).load(args[0])
-    os.write(1, (json.dumps(c.spec_state(), indent=2) + "\n").encode())
+    os.write(1, (json.dumps_indent(c.spec_state()) + "\n").encode())
     return 0

@@ -49,6 +49,7 @@ COMMANDS = {
     "spec": ({"bundle": (("b",), True, "", False), "rootless": ((), False, False, False)},
              0, 0, "spec [command options]"),
     "validate": ({"bundle": (("b",), True, "", False)}, 0, 0, "validate [--bundle <path>]"),
+    "features": ({}, 0, 0, "features"),
 }
 
 # A command name (or alias) → the module that implements it.

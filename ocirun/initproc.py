@@ -78,7 +78,7 @@ def setup(plan, chan):
     linux = cfg.get("linux") or {}
     proc = cfg["process"]
     ns = plan.ns
-    for t in ("user", "ipc", "uts", "network", "cgroup", "mount"):
+    for t in ("ipc", "uts", "network", "cgroup", "mount"):  # user: see userns.stage1
         ns.enter(t)
     if ns.has_new("network"):
         loopback_up()
@@ -96,7 +96,7 @@ def setup(plan, chan):
         os.close(paths.mkdir_all(root_fd, cwd))
         rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
         if not _dev_bound(mounts):
-            rootfs.create_devices(root_fd, linux.get("devices") or [])
+            rootfs.create_devices(root_fd, linux.get("devices") or [], bind=ns.has("user"))
             rootfs.dev_symlinks(root_fd, proc.get("terminal", False))
     finally:
         os.close(root_fd)

@@ -34,8 +34,11 @@ def load(bundle):
 
 
 def now_rfc3339():
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+    # Go's RFC3339Nano as runc prints it: trailing zeros of the fraction dropped.
+    ns = time.time_ns()
+    frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + \
+        (f".{frac}" if frac else "") + "Z"
 
 
 def exec_memfd():
@@ -130,6 +133,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             console_fd = connect_console(opts["console-socket"])
             fds.append(console_fd)
         ns = namespaces.Plan(linux.get("namespaces"))
+        idmap_fds = _idmap_fds(config, linux)
+        fds += idmap_fds.values()
         manager.create()
         data["cgroup"] = manager.to_dict()
         container.save()
@@ -143,20 +148,31 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             no_new_keyring=bool(opts.get("no-new-keyring")), seccomp=seccomp,
             runtime_hooks=bool(h.get("prestart") or h.get("createRuntime")),
             mount_ctx={"cgroup_mounts": cgroup_mounts(manager),
-                       "cgroupns": ns.has_new("cgroup"),
+                       "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds,
                        "mount_label": linux.get("mountLabel")},
             env=None, exe=None,
         )
         parent_r, parent_w, init_r, init_w = sync.pair()
         chan = sync.Channel(parent_r, parent_w)
         fds += [parent_r, parent_w, init_r, init_w]
-        pid = _fork_init(ns, plan, sync.Channel(init_r, init_w), initproc,
-                         close_in_child=(lock, parent_r, parent_w))
+        plan.initproc = initproc
+        init_chan = sync.Channel(init_r, init_w)
+        close_in_child = (lock, parent_r, parent_w)
+        if ns.has("user"):
+            from ocirun import userns
+
+            stage1 = _fork(lambda: userns.stage1(plan, init_chan), close_in_child)
+        else:
+            pid = _fork_init(ns, plan, init_chan, close_in_child)
         for fd in (init_r, init_w):
             os.close(fd)
             fds.remove(fd)
 
-        manager.apply(pid)
+        if ns.has("user"):
+            manager.apply(stage1)
+            pid = _run_stage1(chan, stage1, ns, linux)
+        else:
+            manager.apply(pid)
         from ocirun.cgroups.defaults import with_default_devices
 
         for w in manager.set(with_default_devices(linux.get("resources"), linux.get("devices"))) or ():
@@ -202,11 +218,40 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     return container
 
 
+def _idmap_fds(config, linux):
+    """{mount index: user namespace fd} for idmapped mounts (config.md: idmap/ridmap)."""
+    out = {}
+    for i, m in enumerate(config.get("mounts") or ()):
+        opts = m.get("options") or ()
+        if not (m.get("uidMappings") or "idmap" in opts or "ridmap" in opts):
+            continue
+        uid = m.get("uidMappings") or linux.get("uidMappings")
+        gid = m.get("gidMappings") or linux.get("gidMappings")
+        if not uid or not gid:
+            raise OciError(f"config.json: mounts[{i}]: idmapped mount needs uidMappings and "
+                           "gidMappings (on the mount or of the container's user namespace)")
+        from ocirun import userns
+
+        out[i] = userns.idmap_fd(uid, gid)
+    return out
+
+
 def _has_new(linux, t):
     return any(n.get("type") == t and not n.get("path") for n in linux.get("namespaces") or ())
 
 
-def _fork_init(ns, plan, init_chan, initproc, close_in_child):
+def _fork(child, close_in_child):
+    pid = os.fork()
+    if pid == 0:
+        # The lock fd especially: a copy in the init would hold the flock.
+        for fd in close_in_child:
+            os.close(fd)
+        child()
+        os._exit(1)
+    return pid
+
+
+def _fork_init(ns, plan, init_chan, close_in_child):
     """Fork the init inside the pid (and time) namespace, then return the
     parent to its own: unshare(NEWPID) only affects children."""
     from ocirun import namespaces
@@ -217,12 +262,11 @@ def _fork_init(ns, plan, init_chan, initproc, close_in_child):
             if ns.has(t):
                 restore[t] = namespaces.own_ns_fd(t)
                 ns.enter(t)
-        pid = os.fork()
-        if pid == 0:
-            # The lock fd especially: a copy in the init would hold the flock.
-            for fd in close_in_child:
-                os.close(fd)
-            initproc.main(plan, init_chan)
+                if t == "time" and ns.has_new("time"):
+                    from ocirun import userns
+
+                    userns.write_time_offsets((plan.config.get("linux") or {}).get("timeOffsets"))
+        return _fork(lambda: plan.initproc.main(plan, init_chan), close_in_child)
     finally:
         if restore:
             from ocirun import syscalls as sc
@@ -230,7 +274,28 @@ def _fork_init(ns, plan, init_chan, initproc, close_in_child):
             for t, fd in restore.items():
                 sc.setns(fd, namespaces.FLAGS[t])
                 os.close(fd)
-    return pid
+
+
+def _run_stage1(chan, stage1, ns, linux):
+    """Serve the intermediate (userns.stage1): write the maps, learn the init's pid."""
+    from ocirun import userns
+
+    try:
+        while True:
+            msg = chan.recv()
+            if msg is None:
+                raise OciError("container init exited unexpectedly")
+            if msg["t"] == "error":
+                raise OciError(msg["msg"])
+            if msg["t"] == "maps":
+                if ns.has_new("user"):
+                    userns.write_maps(stage1, linux.get("uidMappings") or [],
+                                      linux.get("gidMappings") or [])
+                chan.send("maps-done")
+            elif msg["t"] == "pid":
+                return msg["pid"]
+    finally:
+        os.waitpid(stage1, 0)
 
 
 def _write(path, value, field):

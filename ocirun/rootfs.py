@@ -51,7 +51,7 @@ def _make_parent_private(rootfs):
 def do_mounts(rootfs, root_fd, mounts, bundle, ctx):
     for i, m in enumerate(mounts):
         try:
-            mount_one(rootfs, root_fd, m, bundle, ctx)
+            mount_one(rootfs, root_fd, m, bundle, ctx, i)
         except OciError:
             raise
         except OSError as e:
@@ -60,7 +60,19 @@ def do_mounts(rootfs, root_fd, mounts, bundle, ctx):
                            f"{os.strerror(e.errno).lower() if e.errno else e}") from None
 
 
-def mount_one(rootfs, root_fd, m, bundle, ctx):
+def _idmapped_bind(src, target, userns_fd, spec):
+    """A detached clone of src, idmapped (mount_setattr), moved onto the target fd."""
+    rec = sc.AT_RECURSIVE if spec.recursive else 0
+    tree = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | rec)
+    try:
+        sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if spec.idmap_recursive else 0),
+                         attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
+        sc.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
+    finally:
+        os.close(tree)
+
+
+def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
     spec = mo.parse_mount(m)
     dest = spec.destination
     if not paths.clean(dest):
@@ -73,7 +85,11 @@ def mount_one(rootfs, root_fd, m, bundle, ctx):
         st = os.stat(src)
         target = paths.make_target(root_fd, dest, stat.S_ISDIR(st.st_mode))
         try:
-            sc.mount(src, paths.fd_path(target), None, sc.MS_BIND | (flags & sc.MS_REC))
+            userns_fd = (ctx.get("idmap_fds") or {}).get(index)
+            if userns_fd is not None:
+                _idmapped_bind(src, target, userns_fd, spec)
+            else:
+                sc.mount(src, paths.fd_path(target), None, sc.MS_BIND | (flags & sc.MS_REC))
         finally:
             os.close(target)
         extra = flags & ~(sc.MS_BIND | sc.MS_REC)
@@ -81,7 +97,8 @@ def mount_one(rootfs, root_fd, m, bundle, ctx):
             # A bind ignores other flags: they need a remount of the new mount.
             fd = paths.open_in_root(root_fd, dest)
             try:
-                sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | extra)
+                sc.mount(None, paths.fd_path(fd), None,
+                         sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(fd))
             finally:
                 os.close(fd)
     else:
@@ -162,20 +179,40 @@ def dev_is_mounted(mounts):
     return any(paths.clean(m.get("destination", "")) == "dev" for m in mounts)
 
 
-def create_devices(root_fd, devices):
-    """mknod each device (linux.devices plus the defaults) inside the rootfs."""
+def create_devices(root_fd, devices, bind=False):
+    """Each device of linux.devices plus the defaults, inside the rootfs: mknod,
+    or (in a user namespace, where mknod is not allowed) a bind of the host's node."""
     seen = set()
     for i, d in enumerate(devices):
         p = paths.clean(d["path"])
         seen.add(p)
         kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d["type"]]
-        _mknod(root_fd, p, kind | (d.get("fileMode", 0o666) & 0o7777),
-               os.makedev(d.get("major", 0), d.get("minor", 0)), d.get("uid", 0), d.get("gid", 0),
-               f"linux.devices[{i}]")
+        mode = kind | (d.get("fileMode", 0o666) & 0o7777)
+        dev = os.makedev(d.get("major", 0), d.get("minor", 0))
+        what = f"linux.devices[{i}]"
+        if bind and d["type"] != "p":
+            _bind_dev(root_fd, p, d["path"], what)
+        else:
+            _mknod(root_fd, p, mode, dev, d.get("uid", 0), d.get("gid", 0), what)
     for path, major, minor in DEFAULT_DEVICES:
         p = paths.clean(path)
-        if p not in seen:
+        if p in seen:
+            continue
+        if bind:
+            _bind_dev(root_fd, p, path, path)
+        else:
             _mknod(root_fd, p, stat.S_IFCHR | 0o666, os.makedev(major, minor), 0, 0, path)
+
+
+def _bind_dev(root_fd, rel, host_path, what):
+    try:
+        target = paths.make_target(root_fd, rel, False, nofollow=True)
+        try:
+            sc.mount(host_path, paths.fd_path(target), None, sc.MS_BIND)
+        finally:
+            os.close(target)
+    except OSError as e:
+        raise OciError(f"{what}: bind {host_path}: {os.strerror(e.errno).lower()}") from None
 
 
 def _mknod(root_fd, rel, mode, dev, uid, gid, what):
@@ -189,7 +226,6 @@ def _mknod(root_fd, rel, mode, dev, uid, gid, what):
         except IsADirectoryError:
             raise OciError(f"{what}: /{rel} is a directory") from None
         os.mknod(name, mode, dev, dir_fd=pfd)
-        os.chmod(name, mode & 0o7777, dir_fd=pfd, follow_symlinks=False) if False else None
         os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
         # mknod honours the umask; set the exact mode through an O_PATH-free open.
         fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)

@@ -28,9 +28,9 @@ def run(opts, args, logger):
     else:
         table = [HEADER] + [(r["id"], str(r["pid"]), r["status"], r["bundle"], r["created"],
                              r["owner"] or "root") for r in rows]
-        # Go's tabwriter as runc sets it: min width 12, padding 1... columns are
-        # padded to the widest cell + 1 space, at least 12 wide.
-        widths = [max(12, max(len(row[i]) for row in table) + 1) for i in range(len(HEADER))]
+        # Go's tabwriter as runc sets it (minwidth 12, padding 3): columns are
+        # padded to the widest cell + 3 spaces, at least 12 wide.
+        widths = [max(12, max(len(row[i]) for row in table) + 3) for i in range(len(HEADER))]
         out = "".join("".join(cell.ljust(w) if i < len(HEADER) - 1 else cell
                               for i, (cell, w) in enumerate(zip(row, widths))) + "\n"
                       for row in table)

@@ -112,3 +112,98 @@ def bundle(tmp_path, rootfs):
         return write_bundle(tmp_path / f"bundle{n[0]}", c)
 
     return make
+
+
+# ---- session-wide leftovers (checked by test_zz_no_leftovers.py) ----------
+# What this session's ocirun runs created is known from their command lines:
+# an audit hook records every subprocess started with the launcher (its
+# container id, and the bundle's linux.cgroupsPath read at that moment), so
+# that containers of other sessions running at the same time are not
+# mistaken for ours.
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup_dirs():
+    """Every cgroup directory below every hierarchy mounted under /sys/fs/cgroup."""
+    out = set()
+    try:
+        names = os.listdir(CGROUP_ROOT)
+    except OSError:
+        return out
+    for name in names:
+        top = os.path.join(CGROUP_ROOT, name)
+        if os.path.islink(top) or not os.path.isdir(top):
+            continue
+        for dirpath, _dirs, _files in os.walk(top):
+            if dirpath != top:
+                out.add(dirpath)
+    return out
+
+
+def launcher_pids(launcher, needle=None):
+    """Pids whose cmdline holds the launcher path (and `needle`, if given); zombies have none."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if launcher in args and (needle is None or needle in args):
+            out.append(int(d))
+    return out
+
+
+def mountinfo(path="/proc/self/mountinfo"):
+    with open(path) as f:
+        return set(f.read().splitlines())
+
+
+class SessionRecord:
+    def __init__(self, launcher, basetemp):
+        self.launcher = launcher
+        self.basetemp = basetemp
+        self.cgroups_at_start = cgroup_dirs()
+        self.containers = set()  # (id, cgroupsPath or None)
+        self.active = True
+
+    def audit(self, event, args):
+        if not self.active or event != "subprocess.Popen":
+            return
+        try:
+            argv = args[1]
+            if isinstance(argv, (str, bytes)) or self.launcher not in argv:
+                return
+            argv = [str(a) for a in argv]
+            rest = argv[argv.index(self.launcher) + 1:]
+            verb = next((a for a in rest if a in ("create", "run")), None)
+            if verb is None or not rest:
+                return
+            bundle = args[2] or os.getcwd()
+            after = rest[rest.index(verb) + 1:]
+            for i, a in enumerate(after):
+                if a in ("-b", "--bundle", "-bundle") and i + 1 < len(after):
+                    bundle = after[i + 1]
+                elif a.startswith(("--bundle=", "-b=", "-bundle=")):
+                    bundle = a.split("=", 1)[1]
+            cpath = None
+            try:
+                with open(os.path.join(bundle, "config.json")) as f:
+                    cpath = (json.load(f).get("linux") or {}).get("cgroupsPath")
+            except (OSError, ValueError, AttributeError):
+                pass
+            self.containers.add((rest[-1], cpath if isinstance(cpath, str) else None))
+        except Exception:  # noqa: BLE001 - an audit hook must never break the caller
+            pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_record(ocirun_bin, tmp_path_factory):
+    """The cgroup snapshot taken at session start, plus what this session's runs created."""
+    rec = SessionRecord(ocirun_bin, str(tmp_path_factory.getbasetemp()))
+    sys.addaudithook(rec.audit)
+    yield rec
+    rec.active = False

@@ -1,0 +1,529 @@
+"""Time ocirun, runc and crun side by side on the same busybox bundle.
+
+One command (as root):  python3.11 bench/bench.py [--quick] [--repeats N]
+
+Every case runs for each runtime in turn (ocirun, runc, crun, ocirun, ...),
+so drift on the machine (caches, frequency, noise) hits all three alike.
+Each command is started with os.posix_spawn and reaped with os.wait4: the
+wall time is perf_counter_ns around spawn+wait, the memory is the rusage's
+ru_maxrss (the runtime process and the descendants it reaped itself).
+Prints a markdown table of medians and ratios and saves it under
+bench/results/.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import select
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+RUNTIMES = ("ocirun", "runc", "crun")
+PR_SET_CHILD_SUBREAPER = 36
+WAIT_TIMEOUT_S = 30
+
+
+class BenchError(Exception):
+    """A runtime command failed; str() is a one-line reason."""
+
+
+def row_labels(seq, par):
+    """The table's rows, in order (the smoke test checks every one is there)."""
+    rows = [
+        "run /bin/true (ms)",
+        "create→start→wait→delete (ms)",
+        "  · create (ms)",
+        "  · start (ms)",
+        "  · delete (ms)",
+        "state (ms)",
+        "kill+delete of a running sleep (ms)",
+        f"{seq} × run /bin/true in a row, total (s)",
+        f"{par} × create in parallel, total (s)",
+    ]
+    rows += [f"peak RSS: {verb} (MiB)" for verb in VERBS]
+    rows.append("peak RSS: max over commands (MiB)")
+    return rows
+
+
+VERBS = ("run", "create", "start", "state", "kill", "delete")
+
+
+# ---------------------------------------------------------------- processes
+
+class Runtime:
+    """One runtime binary with its private --root; times and measures calls."""
+
+    def __init__(self, name, path, root):
+        self.name = name
+        self.path = path
+        self.root = root
+        self.err = os.path.join(root, ".stderr")
+        self.rss = {}  # verb -> max ru_maxrss (KiB)
+        self.n = 0
+
+    def new_id(self):
+        self.n += 1
+        return f"b{self.n}"
+
+    def spawn(self, args, err=None):
+        argv = [self.path, "--root", self.root, *args]
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, err or self.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+        ]
+        return os.posix_spawn(self.path, argv, os.environ, file_actions=actions)
+
+    def reap(self, pid, verb, err=None):
+        """Wait for a spawned command; record its peak RSS; raise on failure."""
+        _, status, ru = os.wait4(pid, 0)
+        self.rss[verb] = max(self.rss.get(verb, 0), ru.ru_maxrss)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise BenchError(f"{self.name} {verb}: exit {code}: {last_line(err or self.err)}")
+
+    def call(self, verb, *args):
+        """Run `<runtime> --root R verb args...`; return its wall time in ns."""
+        t0 = time.perf_counter_ns()
+        self.reap(self.spawn([verb, *args]), verb)
+        return time.perf_counter_ns() - t0
+
+    def quiet(self, *args):
+        """Untimed, unchecked (cleanup)."""
+        subprocess.run([self.path, "--root", self.root, *args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+    def clean(self):
+        if os.path.isdir(self.root):
+            for cid in os.listdir(self.root):
+                if not cid.startswith("."):
+                    self.quiet("delete", "--force", cid)
+        reap_orphans()
+
+
+def last_line(path):
+    try:
+        with open(path, errors="replace") as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+    except OSError:
+        return "(no stderr)"
+    if not lines:
+        return "(no stderr)"
+    line = lines[-1]
+    # runc/crun log JSON or logfmt lines; keep the message only.
+    try:
+        line = json.loads(line).get("msg", line)
+    except (ValueError, AttributeError):
+        pass
+    return line[:200]
+
+
+def reap_orphans():
+    """Container inits are re-parented to us (subreaper): collect the exited ones.
+
+    Only called between measurements, when no runtime command is in flight."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def read_pid(path):
+    with open(path) as f:
+        return int(f.read().strip())
+
+
+def wait_exit(pid):
+    """Block until process pid exits (it need not be our child)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        if not p.poll(WAIT_TIMEOUT_S * 1000):
+            raise BenchError(f"pid {pid} still running after {WAIT_TIMEOUT_S}s")
+    finally:
+        os.close(fd)
+
+
+# -------------------------------------------------------------------- cases
+# Each case takes (runtime, bundles, ctx) and returns {row label: ns}.
+
+def case_run(rt, b, ctx):
+    return {"run /bin/true (ms)": rt.call("run", "--bundle", b["true"], rt.new_id())}
+
+
+def case_lifecycle(rt, b, ctx):
+    cid = rt.new_id()
+    pidfile = os.path.join(rt.root, ".pid")
+    t0 = time.perf_counter_ns()
+    create = rt.call("create", "--bundle", b["true"], "--pid-file", pidfile, cid)
+    pid = read_pid(pidfile)
+    start = rt.call("start", cid)
+    wait_exit(pid)
+    delete = rt.call("delete", cid)
+    total = time.perf_counter_ns() - t0
+    reap_orphans()
+    return {"create→start→wait→delete (ms)": total, "  · create (ms)": create,
+            "  · start (ms)": start, "  · delete (ms)": delete}
+
+
+def start_sleeper(rt, b):
+    """An untimed running `sleep` container: (id, pid)."""
+    cid = rt.new_id()
+    pidfile = os.path.join(rt.root, ".pid")
+    pid = rt.spawn(["create", "--bundle", b["sleep"], "--pid-file", pidfile, cid])
+    rt.reap(pid, "create")
+    pid = rt.spawn(["start", cid])
+    rt.reap(pid, "start")
+    return cid, read_pid(pidfile)
+
+
+def case_state(rt, b, ctx):
+    if rt.name not in ctx:
+        ctx[rt.name] = start_sleeper(rt, b)[0]
+    return {"state (ms)": rt.call("state", ctx[rt.name])}
+
+
+def case_kill_delete(rt, b, ctx):
+    cid, pid = start_sleeper(rt, b)
+    t0 = time.perf_counter_ns()
+    rt.call("kill", cid, "KILL")
+    wait_exit(pid)
+    rt.call("delete", cid)
+    total = time.perf_counter_ns() - t0
+    reap_orphans()
+    return {"kill+delete of a running sleep (ms)": total}
+
+
+def case_seq(rt, b, ctx):
+    n = ctx["seq"]
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        rt.call("run", "--bundle", b["true"], rt.new_id())
+    total = time.perf_counter_ns() - t0
+    return {f"{n} × run /bin/true in a row, total (s)": total}
+
+
+def case_par(rt, b, ctx):
+    n = ctx["par"]
+    ids = [rt.new_id() for _ in range(n)]
+    errs = [os.path.join(rt.root, f".stderr{i}") for i in range(n)]
+    t0 = time.perf_counter_ns()
+    pids = [rt.spawn(["create", "--bundle", b["sleep"], cid], err=e) for cid, e in zip(ids, errs)]
+    failure = None
+    for pid, e in zip(pids, errs):
+        try:
+            rt.reap(pid, "create", err=e)
+        except BenchError as exc:  # keep reaping the others
+            failure = failure or exc
+    total = time.perf_counter_ns() - t0
+    for cid in ids:
+        rt.quiet("delete", "--force", cid)
+    reap_orphans()
+    if failure:
+        raise failure
+    return {f"{n} × create in parallel, total (s)": total}
+
+
+# ------------------------------------------------------------------ machine
+
+def cgroup_mode():
+    fstypes = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstypes[fields[4]] = fields[sep + 1]
+    top = fstypes.get("/sys/fs/cgroup")
+    if top == "cgroup2":
+        return "v2 (unified)"
+    if fstypes.get("/sys/fs/cgroup/unified") == "cgroup2":
+        return "v1 hybrid (cgroup2 at /sys/fs/cgroup/unified)"
+    return "v1 (legacy)"
+
+
+def ensure_hugetlb():
+    """crun refuses a hybrid host whose cgroup2 still holds hugetlb: give hugetlb
+    a v1 hierarchy. Returns a line for the output, or None if nothing to do."""
+    if cgroup_mode().startswith("v2"):
+        return None
+    target = "/sys/fs/cgroup/hugetlb"
+    if os.path.ismount(target):
+        return None
+    try:
+        os.makedirs(target, exist_ok=True)
+        subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", target],
+                       check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        detail = getattr(e, "stderr", "") or str(e)
+        return f"could not mount hugetlb at {target} (crun may fail): {detail.strip()}"
+    return f"mounted the hugetlb cgroup v1 controller at {target} (crun needs it off cgroup2)"
+
+
+def fstype(path):
+    """Filesystem type of the mount holding path (longest mount-point prefix)."""
+    best, kind = "", "?"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mnt = fields[4]
+            inside = path == mnt or path.startswith(mnt.rstrip("/") + "/")
+            if inside and len(mnt) >= len(best):
+                best, kind = mnt, fields[fields.index("-") + 1]
+    return kind
+
+
+def ensure_tmpfs(path):
+    """Private state roots on tmpfs: mount one on path unless it already is.
+    Returns True if we mounted it (and must unmount it)."""
+    os.makedirs(path, exist_ok=True)
+    if fstype(path) == "tmpfs":
+        return False
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", path], check=True)
+    return True
+
+
+def version(path):
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except OSError as e:
+        return f"n/a ({e})"
+    return out.splitlines()[0] if out else "n/a"
+
+
+def machine_header():
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return [
+        f"- host: {socket.gethostname()}, nproc {len(os.sched_getaffinity(0))}, "
+        f"memory {mem_kib / 1048576:.1f} GiB, cpu {cpu}",
+        f"- kernel: {platform.release()}; cgroups: {cgroup_mode()}",
+    ]
+
+
+# -------------------------------------------------------------------- bundle
+
+def make_bundles(tmp):
+    rootfs = os.path.join(tmp, "rootfs")
+    subprocess.run(["bash", os.path.join(REPO, "bundles", "mkrootfs.sh"), rootfs], check=True,
+                   stdout=subprocess.DEVNULL)
+    sys.path.insert(0, REPO)
+    from ocirun.spec.defaults import default_config
+
+    bundles = {}
+    for name, args in (("true", ["/bin/true"]), ("sleep", ["/bin/sleep", "3600"])):
+        c = default_config()
+        # crun 1.8.1 rejects newer ociVersions; all three get the same config.
+        c["ociVersion"] = "1.0.2"
+        c["root"] = {"path": rootfs, "readonly": True}
+        c["process"]["terminal"] = False
+        c["process"]["args"] = args
+        d = os.path.join(tmp, name)
+        os.makedirs(d)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(c, f, indent="\t")
+        bundles[name] = d
+    return bundles
+
+
+# --------------------------------------------------------------------- main
+
+def fmt(value, unit):
+    if value is None:
+        return "n/a"
+    if unit == "s":
+        return f"{value / 1e9:.2f}"
+    if unit == "MiB":
+        return f"{value / 1024:.1f}"
+    ms = value / 1e6
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
+
+
+def ratio(a, b):
+    return "n/a" if a is None or b is None or b == 0 else f"{a / b:.1f}×"
+
+
+def table(rows, med, failed):
+    out = ["| case | " + " | ".join(RUNTIMES) + " | ocirun/runc | ocirun/crun |",
+           "|---|" + "---:|" * (len(RUNTIMES) + 2)]
+    for label in rows:
+        unit = label.rsplit("(", 1)[1].rstrip(")")
+        vals = {rt: med.get((rt, label)) for rt in RUNTIMES}
+        out.append(f"| {label.replace('  · ', '&nbsp;&nbsp;· ')} | "
+                   + " | ".join(fmt(vals[rt], unit) for rt in RUNTIMES)
+                   + f" | {ratio(vals['ocirun'], vals['runc'])} | {ratio(vals['ocirun'], vals['crun'])} |")
+    notes = [f"- {rt} n/a: {reason}" for rt, reason in failed.items()]
+    return out, notes
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ocirun", help="ocirun binary (default: the installed one on PATH)")
+    p.add_argument("--runc", default=shutil.which("runc"))
+    p.add_argument("--crun", default=shutil.which("crun"))
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: warm-up 1, repeats 3, 10 in a row, 5 in parallel")
+    p.add_argument("--repeats", type=int, help="measured iterations per single-command case (15)")
+    p.add_argument("--warmup", type=int, help="unmeasured iterations before them (3)")
+    p.add_argument("--batch-repeats", type=int,
+                   help="measured iterations of the in-a-row / parallel cases (3)")
+    p.add_argument("--seq", type=int, help="containers run in a row (100)")
+    p.add_argument("--par", type=int, help="containers created in parallel (20)")
+    p.add_argument("--output", help="where to save the table (default bench/results/<date>-<host>.md)")
+    p.add_argument("--no-save", action="store_true")
+    a = p.parse_args(argv)
+    q = a.quick
+    a.repeats = a.repeats if a.repeats is not None else (3 if q else 15)
+    a.warmup = a.warmup if a.warmup is not None else (1 if q else 3)
+    a.batch_repeats = a.batch_repeats if a.batch_repeats is not None else min(a.repeats, 3)
+    a.seq = a.seq or (10 if q else 100)
+    a.par = a.par or (5 if q else 20)
+    a.ocirun = a.ocirun or shutil.which("ocirun")
+    return a
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (containers, cgroups, mounts)")
+    paths = {"ocirun": a.ocirun, "runc": a.runc, "crun": a.crun}
+    failed = {rt: "not found" for rt, p in paths.items() if not p}
+    if "ocirun" in failed:
+        sys.exit("bench: no ocirun on PATH (install it: see README) and no --ocirun")
+
+    # Orphaned container inits come to us rather than to pid 1, which may not reap.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    notes = []
+    if "crun" not in failed:
+        msg = ensure_hugetlb()
+        if msg:
+            notes.append(msg)
+            print(f"bench: {msg}", file=sys.stderr)
+
+    base = f"/run/ocirun-bench-{os.getpid()}"
+    tmp = tempfile.mkdtemp(prefix="ocirun-bench-")
+    mounted = False
+    runtimes = []
+    try:
+        mounted = ensure_tmpfs(base)
+        if mounted:
+            notes.append(f"state roots on a tmpfs mounted at {base} (/run is not tmpfs here)")
+        bundles = make_bundles(tmp)
+        for name in RUNTIMES:
+            if name in failed:
+                continue
+            root = os.path.join(base, name)
+            os.makedirs(root)
+            runtimes.append(Runtime(name, paths[name], root))
+        med = run_cases(a, runtimes, bundles, failed)
+    finally:
+        for rt in runtimes:
+            rt.clean()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if mounted:
+            subprocess.run(["umount", base], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+    rows = row_labels(a.seq, a.par)
+    lines, fail_notes = table(rows, med, failed)
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    for n in fail_notes:
+        print(n)
+
+    header = [f"# ocirun vs runc vs crun — {time.strftime('%Y-%m-%d %H:%M')}", ""]
+    header += machine_header()
+    header.append(f"- python: {platform.python_version()} ({sys.executable})")
+    for name in RUNTIMES:
+        header.append(f"- {name}: {paths[name] or 'not found'} — "
+                      + (version(paths[name]) if paths[name] else ""))
+    header.append(f"- method: median of {a.repeats} (warm-up {a.warmup}) for single commands, "
+                  f"{a.batch_repeats} for the batch rows; runtimes alternate every iteration; "
+                  "same ociVersion 1.0.2 busybox bundle, no cgroupsPath; RSS = ru_maxrss "
+                  "from wait4 (runtime + descendants it reaped), max over all runs")
+    header += [f"- note: {n}" for n in notes]
+    doc = "\n".join(header) + "\n\n" + text + "".join(n + "\n" for n in fail_notes)
+    if not a.no_save:
+        out = a.output or os.path.join(
+            HERE, "results", f"{time.strftime('%Y-%m-%d')}-{socket.gethostname().split('.')[0]}.md")
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(doc)
+        print(f"saved {out}", file=sys.stderr)
+    return 0
+
+
+def run_cases(a, runtimes, bundles, failed):
+    """Probe each runtime, then every case with runtimes alternating; -> medians."""
+    active = []
+    for rt in runtimes:
+        try:
+            rt.call("run", "--bundle", bundles["true"], rt.new_id())
+            active.append(rt)
+        except BenchError as e:
+            failed[rt.name] = str(e)
+        rt.clean()
+
+    samples = {}  # (runtime, label) -> [ns]
+    single = a.warmup + a.repeats
+    batch = min(a.warmup, 1) + a.batch_repeats
+    plan = [(case_run, single, a.warmup), (case_lifecycle, single, a.warmup),
+            (case_state, single, a.warmup), (case_kill_delete, single, a.warmup),
+            (case_seq, batch, batch - a.batch_repeats), (case_par, batch, batch - a.batch_repeats)]
+    for case, iterations, warm in plan:
+        ctx = {"seq": a.seq, "par": a.par}
+        broken = set()
+        for i in range(iterations):
+            for rt in active:
+                if rt.name in broken:
+                    continue
+                try:
+                    result = case(rt, bundles, ctx)
+                except BenchError as e:
+                    broken.add(rt.name)
+                    print(f"bench: {case.__name__}: {e}", file=sys.stderr)
+                    rt.clean()
+                    continue
+                if i >= warm:
+                    for label, ns in result.items():
+                        samples.setdefault((rt.name, label), []).append(ns)
+        for rt in active:  # the `state` case leaves its sleeper running
+            rt.clean()
+        print(f"bench: {case.__name__} done", file=sys.stderr)
+
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    for rt in active:
+        for verb in VERBS:
+            if verb in rt.rss:
+                med[(rt.name, f"peak RSS: {verb} (MiB)")] = rt.rss[verb]
+        if rt.rss:
+            med[(rt.name, "peak RSS: max over commands (MiB)")] = max(rt.rss.values())
+    return med
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""User namespaces: id maps, the intermediate process, idmapped-mount userns fds.
+
+With a user namespace the pid (and time) namespace must be owned by it, so
+the parent cannot create them for the init as it does otherwise. Instead an
+intermediate child (stage 1, as in runc's nsexec) enters the user namespace,
+has the parent write its maps, becomes root inside it, enters the pid/time
+namespaces, forks the init and exits:
+
+    stage1 --> {"t": "maps"}          (new user namespace only)
+           <-- {"t": "maps-done"}
+    stage1 --> {"t": "pid", "pid": N} the init, in the parent's pid namespace
+"""
+import os
+
+from ocirun import syscalls as sc
+from ocirun.errors import OciError
+
+
+def map_text(mappings):
+    return "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in mappings)
+
+
+def write_maps(pid, uid_mappings, gid_mappings, field="linux"):
+    for name, maps in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
+        path = f"/proc/{pid}/{name}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, map_text(maps).encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            key = "uidMappings" if name == "uid_map" else "gidMappings"
+            raise OciError(f"{field}.{key}: write {path}: {os.strerror(e.errno).lower()}") from None
+
+
+def stage1(plan, chan):
+    """The intermediate child. Never returns."""
+    try:
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        ns = plan.ns
+        ns.enter("user")
+        # Always wait: the parent first puts us in the cgroup (the init
+        # inherits it), and writes the maps of a new user namespace.
+        chan.send("maps")
+        reply = chan.recv()
+        if reply is None or reply.get("t") != "maps-done":
+            os._exit(1)
+        # Root inside the namespace: the rest of the setup needs its caps.
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+        for t in ("pid", "time"):
+            ns.enter(t)
+            if t == "time" and ns.has_new("time"):
+                write_time_offsets(plan.config["linux"].get("timeOffsets"))
+        pid = os.fork()
+        if pid == 0:
+            plan.initproc.main(plan, chan)
+        chan.send("pid", pid=pid)
+    except BaseException as e:  # noqa: B902 - report anything to the parent
+        try:
+            chan.send("error", msg=plan.initproc.describe(e))
+        finally:
+            os._exit(1)
+    os._exit(0)
+
+
+def write_time_offsets(offsets):
+    """linux.timeOffsets, written before any process enters the time namespace."""
+    if not offsets:
+        return
+    text = "".join(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n"
+                   for clock, o in offsets.items())
+    try:
+        fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise OciError(f"linux.timeOffsets: {os.strerror(e.errno).lower()}") from None
+
+
+def idmap_fd(uid_mappings, gid_mappings):
+    """An fd of a fresh user namespace with these maps, for mount_setattr(MOUNT_ATTR_IDMAP).
+    A short-lived child owns the namespace; the fd keeps it alive after the child exits."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(w)
+            sc.unshare(sc.CLONE_NEWUSER)
+            os.read(r, 1)  # until the parent has taken the fd
+        finally:
+            os._exit(0)
+    os.close(r)
+    try:
+        # The child must have unshared before its ns is opened: poll for it.
+        own = os.stat("/proc/self/ns/user").st_ino
+        for _ in range(2000):
+            if os.stat(f"/proc/{pid}/ns/user").st_ino != own:
+                break
+            os.sched_yield()
+        write_maps(pid, uid_mappings, gid_mappings, "mounts[].idmap")
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(w)
+        os.waitpid(pid, 0)

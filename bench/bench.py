@@ -243,16 +243,9 @@ def case_par(rt, b, ctx):
 # ------------------------------------------------------------------ machine
 
 def cgroup_mode():
-    fstypes = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            fstypes[fields[4]] = fields[sep + 1]
-    top = fstypes.get("/sys/fs/cgroup")
-    if top == "cgroup2":
+    if fstype("/sys/fs/cgroup") == "cgroup2":
         return "v2 (unified)"
-    if fstypes.get("/sys/fs/cgroup/unified") == "cgroup2":
+    if fstype("/sys/fs/cgroup/unified") == "cgroup2":
         return "v1 hybrid (cgroup2 at /sys/fs/cgroup/unified)"
     return "v1 (legacy)"
 
@@ -428,6 +421,7 @@ def main(argv=None):
     tmp = tempfile.mkdtemp(prefix="ocirun-bench-")
     mounted = False
     runtimes = []
+    errors = []
     try:
         mounted = ensure_tmpfs(base)
         if mounted:
@@ -439,7 +433,7 @@ def main(argv=None):
             root = os.path.join(base, name)
             os.makedirs(root)
             runtimes.append(Runtime(name, paths[name], root))
-        med = run_cases(a, runtimes, bundles, failed)
+        med = run_cases(a, runtimes, bundles, failed, errors)
     finally:
         for rt in runtimes:
             rt.clean()
@@ -450,6 +444,7 @@ def main(argv=None):
 
     rows = row_labels(a.seq, a.par)
     lines, fail_notes = table(rows, med, failed)
+    fail_notes += [f"- n/a in one case: {e}" for e in errors]
     text = "\n".join(lines) + "\n"
     print(text, end="")
     for n in fail_notes:
@@ -477,8 +472,11 @@ def main(argv=None):
     return 0
 
 
-def run_cases(a, runtimes, bundles, failed):
-    """Probe each runtime, then every case with runtimes alternating; -> medians."""
+def run_cases(a, runtimes, bundles, failed, errors):
+    """Probe each runtime, then every case with runtimes alternating; -> medians.
+
+    A runtime whose probe fails goes to failed (whole column n/a); one that
+    fails within a case is dropped from that case, the reason added to errors."""
     active = []
     for rt in runtimes:
         try:
@@ -505,6 +503,7 @@ def run_cases(a, runtimes, bundles, failed):
                     result = case(rt, bundles, ctx)
                 except BenchError as e:
                     broken.add(rt.name)
+                    errors.append(f"{case.__name__[5:]}: {e}")
                     print(f"bench: {case.__name__}: {e}", file=sys.stderr)
                     rt.clean()
                     continue

@@ -146,7 +146,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             state=hook_state, caps=caps, last_cap=last_cap, fifo_fd=fifo_fd, exec_fd=exec_fd,
             console_fd=console_fd, preserve_fds=preserve, no_pivot=bool(opts.get("no-pivot")),
             no_new_keyring=bool(opts.get("no-new-keyring")), seccomp=seccomp,
-            runtime_hooks=bool(h.get("prestart") or h.get("createRuntime")),
+            # the "hooks" stop is also where linux.netDevices are moved in
+            runtime_hooks=bool(h.get("prestart") or h.get("createRuntime") or linux.get("netDevices")),
             mount_ctx={"cgroup_mounts": cgroup_mounts(manager),
                        "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds,
                        "mount_label": linux.get("mountLabel")},
@@ -193,6 +194,10 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             if msg["t"] == "debug":
                 logger.debug(msg["msg"])
             elif msg["t"] == "hooks":
+                if linux.get("netDevices"):
+                    from ocirun import netdev
+
+                    netdev.move_all(linux["netDevices"], pid)
                 hooks_began = True
                 hooks.run_hooks(h.get("prestart") or [], hook_state, "prestart")
                 hooks.run_hooks(h.get("createRuntime") or [], hook_state, "createRuntime")

@@ -3,8 +3,14 @@
 Without --log an error is one line on stderr: `ocirun: <message>`. With
 --log FILE the message is appended to FILE (JSON: one object a line with
 level, msg and an RFC 3339 time, which containerd parses) and also written
-to stderr, as runc does. Without --debug a failure writes exactly one line:
-podman json-decodes the whole log file and accepts only one object.
+to stderr, as runc does. The file is created as soon as the flags are read,
+even if the command then succeeds (runc does, and callers open it after).
+
+Without --debug a failure writes exactly one line: podman json-decodes the
+whole log file and accepts only one object. So warnings reach stderr at
+once but the file only when the process exits without an error; after an
+error they are dropped from the file (stderr still has them). With --debug
+everything is written as it happens (and podman falls back to stderr).
 """
 import os
 import time
@@ -19,38 +25,57 @@ class Logger:
         self.path = ""
         self.fmt = "text"
         self.debug_on = False
+        self._pending = []  # (level, msg, time) held back until exit
+        self._failed = False
+        self._pid = os.getpid()
+        self._registered = False
 
     def configure(self, path, fmt, debug):
+        from ocirun.errors import OciError, UsageError
+
         if fmt not in ("text", "json"):
-            from ocirun.errors import UsageError
-
             raise UsageError(f"invalid log-format: {fmt}")
-        self.path, self.fmt, self.debug_on = path, fmt, bool(debug)
+        self.fmt, self.debug_on = fmt, bool(debug)
+        if path:
+            # Absolute now: a command may chdir (hooks, the bundle) later.
+            path = os.path.abspath(path)
+            try:
+                os.close(_open(path))
+            except OSError as e:
+                raise OciError(f"open log file {path}: {os.strerror(e.errno).lower()}") from None
+        self.path = path
 
-    def _write_file(self, level, msg):
+    def _line(self, level, msg, when):
+        if self.fmt == "json":
+            from ocirun import fastjson
+
+            return fastjson.dumps({"level": level, "msg": msg, "time": when}) + "\n"
+        return f'time="{when}" level={level} msg="{_quote(msg)}"\n'
+
+    def _write_file(self, level, msg, when=None):
         if not self.path:
             return
-        if self.fmt == "json":
-            import json
-
-            line = json.dumps({"level": level, "msg": msg, "time": _now()}) + "\n"
-        else:
-            line = f'time="{_now()}" level={level} msg="{_quote(msg)}"\n'
+        line = self._line(level, msg, when or _now())
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = _open(self.path)
             try:
-                os.write(fd, line.encode())
+                os.write(fd, line.encode(errors="replace"))
             finally:
                 os.close(fd)
         except OSError:
             pass
 
     def error(self, msg):
+        self._failed = True
+        self._pending.clear()
         self._write_file("error", msg)
         _stderr(f"ocirun: {msg}\n")
 
     def warning(self, msg):
-        self._write_file("warning", msg)
+        if self.debug_on:
+            self._write_file("warning", msg)
+        elif self.path:
+            self._defer("warning", msg)
         _stderr(f"ocirun: warning: {msg}\n")
 
     def debug(self, msg):
@@ -58,6 +83,28 @@ class Logger:
             self._write_file("debug", msg)
             if not self.path:
                 _stderr(f"ocirun: debug: {msg}\n")
+
+    def _defer(self, level, msg):
+        self._pending.append((level, msg, _now()))
+        if not self._registered:
+            import atexit
+
+            atexit.register(self.flush)
+            self._registered = True
+
+    def flush(self):
+        """Write held-back warnings (at exit; nothing after an error, nothing
+        from a forked child, which shares our memory but not our outcome)."""
+        if os.getpid() != self._pid or self._failed:
+            self._pending.clear()
+            return
+        pending, self._pending = self._pending, []
+        for level, msg, when in pending:
+            self._write_file(level, msg, when)
+
+
+def _open(path):
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 def _quote(s):

@@ -40,9 +40,11 @@ class Plan:
                 try:
                     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                 except OSError as e:
+                    self.close()
                     raise OciError(f"linux.namespaces[{i}].path: open {path}: "
                                    f"{os.strerror(e.errno).lower()}") from None
                 self.entries[t] = ("join", fd, i, path)
+                _check_type(fd, t, i, path, self)
             else:
                 self.entries[t] = ("new", None, i, None)
 
@@ -74,6 +76,28 @@ class Plan:
                     os.close(fd)
                 except OSError:
                     pass
+
+
+NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: its CLONE_NEW* type
+
+
+def _check_type(fd, t, i, path, plan):
+    """`path` must be a namespace file of type `t`: setns() would otherwise
+    fail later with a bare EINVAL."""
+    import fcntl
+
+    try:
+        got = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        got = None  # ENOTTY: not an nsfs file
+    if got == FLAGS[t]:
+        return
+    from ocirun.errors import InvalidSpec
+
+    plan.close()
+    kind = next((k for k, v in FLAGS.items() if v == got), None)
+    what = f"is a {kind} namespace, not {t}" if kind else "is not a namespace file"
+    raise InvalidSpec(f"linux.namespaces[{i}].path", f"{path} {what}")
 
 
 def own_ns_fd(t):

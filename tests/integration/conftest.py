@@ -207,3 +207,41 @@ def session_record(ocirun_bin, tmp_path_factory):
     sys.addaudithook(rec.audit)
     yield rec
     rec.active = False
+
+
+# --- helpers for the lifecycle/CLI/hooks tests (additive) ---
+
+def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
+    """Poll pred() until it returns something true; return that value."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def bind_mount(source, destination, *options):
+    """A config.json mounts[] entry binding host `source` at `destination`."""
+    return {"destination": destination, "type": "bind", "source": str(source),
+            "options": ["rbind", *options]}
+
+
+def pids_with(text):
+    """Pids of live (non-zombie) processes whose command line contains `text`."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if text.encode() in cmdline:
+            out.append(int(name))
+    return out

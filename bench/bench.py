@@ -28,6 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 RUNTIMES = ("ocirun", "runc", "crun")
+BUSYBOX = os.environ.get("BUSYBOX", "/bin/busybox")
 PR_SET_CHILD_SUBREAPER = 36
 WAIT_TIMEOUT_S = 30
 
@@ -84,12 +85,41 @@ class Runtime:
         return os.posix_spawn(self.path, argv, os.environ, file_actions=actions)
 
     def reap(self, pid, verb, err=None):
-        """Wait for a spawned command; record its peak RSS; raise on failure."""
-        _, status, ru = os.wait4(pid, 0)
-        self.rss[verb] = max(self.rss.get(verb, 0), ru.ru_maxrss)
+        """Wait for a spawned command; raise on failure."""
+        _, status = os.waitpid(pid, 0)
+        self.check(status, verb, err)
+
+    def check(self, status, verb, err=None):
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             raise BenchError(f"{self.name} {verb}: exit {code}: {last_line(err or self.err)}")
+
+    def rss_call(self, verb, *args):
+        """Run a command untimed and record its ru_maxrss (KiB).
+
+        A child's ru_maxrss counts the memory image it had before exec, so a
+        runtime spawned (fork or vfork) by this Python process would report at
+        least our own ~17 MiB. Instead a static busybox sh forks it and exits at
+        once; the runtime is re-parented to us (we are a subreaper) and wait4
+        gives its own peak: max(runtime, its reaped children, sh's ~1 MiB)."""
+        r, w = os.pipe()
+        argv = ["sh", "-c", '"$@" 3>&- & echo $! >&3', "sh", self.path, "--root", self.root, verb, *args]
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, self.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+            (os.POSIX_SPAWN_DUP2, w, 3),
+        ]
+        try:
+            sh = os.posix_spawn(BUSYBOX, argv, os.environ, file_actions=actions)
+        finally:
+            os.close(w)
+        with os.fdopen(r) as f:
+            out = f.read().strip()
+        os.waitpid(sh, 0)  # once sh is gone, its child is ours
+        _, status, ru = os.wait4(int(out), 0)
+        self.check(status, verb)
+        self.rss[verb] = max(self.rss.get(verb, 0), ru.ru_maxrss)
 
     def call(self, verb, *args):
         """Run `<runtime> --root R verb args...`; return its wall time in ns."""
@@ -379,11 +409,12 @@ def parse_args(argv):
     p.add_argument("--runc", default=shutil.which("runc"))
     p.add_argument("--crun", default=shutil.which("crun"))
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: warm-up 1, repeats 3, 10 in a row, 5 in parallel")
+                   help="smoke run: warm-up 1, repeats 3, 10 in a row, 5 in parallel, 1 RSS pass")
     p.add_argument("--repeats", type=int, help="measured iterations per single-command case (15)")
     p.add_argument("--warmup", type=int, help="unmeasured iterations before them (3)")
     p.add_argument("--batch-repeats", type=int,
                    help="measured iterations of the in-a-row / parallel cases (3)")
+    p.add_argument("--rss-repeats", type=int, help="iterations of the peak-RSS pass (3)")
     p.add_argument("--seq", type=int, help="containers run in a row (100)")
     p.add_argument("--par", type=int, help="containers created in parallel (20)")
     p.add_argument("--output", help="where to save the table (default bench/results/<date>-<host>.md)")
@@ -393,6 +424,7 @@ def parse_args(argv):
     a.repeats = a.repeats if a.repeats is not None else (3 if q else 15)
     a.warmup = a.warmup if a.warmup is not None else (1 if q else 3)
     a.batch_repeats = a.batch_repeats if a.batch_repeats is not None else min(a.repeats, 3)
+    a.rss_repeats = a.rss_repeats if a.rss_repeats is not None else (1 if q else 3)
     a.seq = a.seq or (10 if q else 100)
     a.par = a.par or (5 if q else 20)
     a.ocirun = a.ocirun or shutil.which("ocirun")
@@ -458,8 +490,9 @@ def main(argv=None):
                       + (version(paths[name]) if paths[name] else ""))
     header.append(f"- method: median of {a.repeats} (warm-up {a.warmup}) for single commands, "
                   f"{a.batch_repeats} for the batch rows; runtimes alternate every iteration; "
-                  "same ociVersion 1.0.2 busybox bundle, no cgroupsPath; RSS = ru_maxrss "
-                  "from wait4 (runtime + descendants it reaped), max over all runs")
+                  "same ociVersion 1.0.2 busybox bundle, no cgroupsPath; peak RSS = wait4's "
+                  f"ru_maxrss (runtime + descendants it reaped), max over {a.rss_repeats} "
+                  "separate untimed runs of each command")
     header += [f"- note: {n}" for n in notes]
     doc = "\n".join(header) + "\n\n" + text + "".join(n + "\n" for n in fail_notes)
     if not a.no_save:
@@ -488,10 +521,11 @@ def run_cases(a, runtimes, bundles, failed, errors):
 
     samples = {}  # (runtime, label) -> [ns]
     single = a.warmup + a.repeats
-    batch = min(a.warmup, 1) + a.batch_repeats
+    # The batch cases come after the single ones have warmed everything up.
+    batch = a.batch_repeats
     plan = [(case_run, single, a.warmup), (case_lifecycle, single, a.warmup),
             (case_state, single, a.warmup), (case_kill_delete, single, a.warmup),
-            (case_seq, batch, batch - a.batch_repeats), (case_par, batch, batch - a.batch_repeats)]
+            (case_seq, batch, 0), (case_par, batch, 0)]
     for case, iterations, warm in plan:
         ctx = {"seq": a.seq, "par": a.par}
         broken = set()
@@ -514,6 +548,7 @@ def run_cases(a, runtimes, bundles, failed, errors):
             rt.clean()
         print(f"bench: {case.__name__} done", file=sys.stderr)
 
+    rss_pass(active, bundles, a.rss_repeats, errors)
     med = {k: statistics.median(v) for k, v in samples.items()}
     for rt in active:
         for verb in VERBS:
@@ -522,6 +557,33 @@ def run_cases(a, runtimes, bundles, failed, errors):
         if rt.rss:
             med[(rt.name, "peak RSS: max over commands (MiB)")] = max(rt.rss.values())
     return med
+
+
+def rss_pass(active, bundles, repeats, errors):
+    """Peak RSS of each verb: run; create, start, state, kill, delete of a sleeper."""
+    broken = set()
+    for _ in range(repeats):
+        for rt in active:
+            if rt.name in broken:
+                continue
+            try:
+                rt.rss_call("run", "--bundle", bundles["true"], rt.new_id())
+                cid = rt.new_id()
+                pidfile = os.path.join(rt.root, ".pid")
+                rt.rss_call("create", "--bundle", bundles["sleep"], "--pid-file", pidfile, cid)
+                pid = read_pid(pidfile)
+                rt.rss_call("start", cid)
+                rt.rss_call("state", cid)
+                rt.rss_call("kill", cid, "KILL")
+                wait_exit(pid)
+                rt.rss_call("delete", cid)
+            except (BenchError, OSError, ValueError) as e:
+                broken.add(rt.name)
+                errors.append(f"peak RSS: {e}")
+                rt.rss.clear()
+                rt.clean()
+            reap_orphans()
+    print("bench: rss pass done", file=sys.stderr)
 
 
 if __name__ == "__main__":

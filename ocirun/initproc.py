@@ -93,7 +93,10 @@ def setup(plan, chan):
     root_fd = paths.open_root(root)
     try:
         cwd = proc.get("cwd") or "/"
-        os.close(paths.mkdir_all(root_fd, cwd))
+        try:
+            os.close(paths.mkdir_all(root_fd, cwd))
+        except OSError as e:
+            raise OciError(f"process.cwd: mkdir {cwd}: {os.strerror(e.errno).lower()}") from None
         rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
         if not _dev_bound(mounts):
             rootfs.create_devices(root_fd, linux.get("devices") or [], bind=ns.has("user"))
@@ -145,6 +148,8 @@ def setup(plan, chan):
         procattrs.set_exec_cpu_affinity(aff, True)
 
     user = proc.get("user") or {}
+    if plan.seccomp is not None and plan.seccomp.needs_early(proc):
+        plan.seccomp(plan.state)  # needs CAP_SYS_ADMIN without noNewPrivileges
     # An ambient cap the sets do not allow is skipped, as runc does; the
     # parent logs it at debug level.
     capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user),
@@ -180,8 +185,8 @@ def start(plan):
     aff = plan.config["process"].get("execCPUAffinity") or {}
     if aff.get("final"):
         procattrs.set_exec_cpu_affinity(aff, False)
-    if plan.seccomp is not None:
-        plan.seccomp()
+    if plan.seccomp is not None and not plan.seccomp.needs_early(plan.config["process"]):
+        plan.seccomp(plan.state)
     args = plan.config["process"]["args"]
     os.execve(plan.exec_fd, [EXEC_MARKER, plan.exe, *args], plan.env)
 
@@ -235,10 +240,11 @@ def setup_terminal(plan):
     size = plan.config["process"].get("consoleSize")
     if size:
         fcntl.ioctl(master, 0x5414, struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0))
-    try:
-        sc.mount(f"/dev/pts/{ptn}", "/dev/console", None, sc.MS_BIND)
-    except OSError:
-        pass  # /dev not ours to change (bind-mounted from the host)
+    if plan.console_mount:
+        try:
+            sc.mount(f"/dev/pts/{ptn}", "/dev/console", None, sc.MS_BIND)
+        except OSError:
+            pass  # /dev not ours to change (bind-mounted from the host)
     if plan.console_fd is not None:
         sock = socket.socket(fileno=plan.console_fd)
         try:

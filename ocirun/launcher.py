@@ -89,7 +89,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     st.validate_id(cid)
 
     # Everything the init will use is imported now (it imports nothing).
-    import json  # noqa: F401
+    import json
     from ocirun import capabilities, cgroups, hooks, initproc, namespaces, sync
 
     proc = config["process"]
@@ -107,7 +107,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     if linux.get("seccomp"):
         from ocirun import seccomp as seccomp_mod
 
-        seccomp = seccomp_mod.prepare(linux["seccomp"], proc)
+        seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
     manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
 
     annotations = config.get("annotations") or {}
@@ -118,7 +118,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         "cgroup": manager.to_dict(), "pidns": _has_new(linux, "pid"),
     }
     container, lock = store.new(cid, data)
-    ns = pid = None
+    ns = pid = relay_fd = None
     hooks_began = False
     fds = []
     try:
@@ -128,16 +128,27 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         fds.append(fifo_fd)
         exec_fd = exec_memfd()
         fds.append(exec_fd)
-        console_fd = None
-        if proc.get("terminal") and opts.get("console-socket"):
-            console_fd = connect_console(opts["console-socket"])
+        console_fd = relay_fd = None
+        if proc.get("terminal"):
+            if opts.get("console-socket"):
+                console_fd = connect_console(opts["console-socket"])
+            elif opts.get("_relay"):
+                from ocirun import console
+
+                relay_fd, console_fd = console.pair()
+            else:
+                raise OciError("cannot allocate tty if ocirun will detach without setting console socket")
             fds.append(console_fd)
+        if seccomp is not None and seccomp.connect_listener() is not None:
+            fds.append(seccomp.listener_fd)  # the init keeps its own copy
         ns = namespaces.Plan(linux.get("namespaces"))
         idmap_fds = _idmap_fds(config, linux)
         fds += idmap_fds.values()
         manager.create()
         data["cgroup"] = manager.to_dict()
         container.save()
+        # exec and update read the config from here (the bundle may change).
+        st.write_atomic(os.path.join(container.dir, "config.json"), json.dumps(config).encode())
         hook_state = {"ociVersion": data["ociVersion"], "id": cid, "status": st.CREATING,
                       "pid": 0, "bundle": bundle, "annotations": annotations}
         h = config.get("hooks") or {}
@@ -151,14 +162,14 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             mount_ctx={"cgroup_mounts": cgroup_mounts(manager),
                        "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds,
                        "mount_label": linux.get("mountLabel")},
-            env=None, exe=None,
+            env=None, exe=None, console_mount=True,
         )
         parent_r, parent_w, init_r, init_w = sync.pair()
         chan = sync.Channel(parent_r, parent_w)
         fds += [parent_r, parent_w, init_r, init_w]
         plan.initproc = initproc
         init_chan = sync.Channel(init_r, init_w)
-        close_in_child = (lock, parent_r, parent_w)
+        close_in_child = (lock, parent_r, parent_w) + ((relay_fd,) if relay_fd is not None else ())
         if ns.has("user"):
             from ocirun import userns
 
@@ -209,6 +220,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         if opts.get("pid-file"):
             write_pid_file(opts["pid-file"], pid)
     except BaseException:
+        if relay_fd is not None:
+            os.close(relay_fd)
         _abort(container, manager, pid, hooks_began, logger)
         raise
     finally:
@@ -220,6 +233,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         if ns is not None:
             ns.close()
         os.close(lock)
+    container.relay_fd = relay_fd
     return container
 
 

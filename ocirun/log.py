@@ -11,6 +11,10 @@ whole log file and accepts only one object. So warnings reach stderr at
 once but the file only when the process exits without an error; after an
 error they are dropped from the file (stderr still has them). With --debug
 everything is written as it happens (and podman falls back to stderr).
+
+Logger() first makes sure fds 0-2 are open (on /dev/null if they were
+closed): otherwise the next file we open becomes "stderr", our messages land
+in it, and a forked init hands that host file to the container as its fd 2.
 """
 import os
 import time
@@ -22,6 +26,7 @@ def _now():
 
 class Logger:
     def __init__(self):
+        reserve_stdio()
         self.path = ""
         self.fmt = "text"
         self.debug_on = False
@@ -101,6 +106,20 @@ class Logger:
         pending, self._pending = self._pending, []
         for level, msg, when in pending:
             self._write_file(level, msg, when)
+
+
+def reserve_stdio():
+    """Open /dev/null on whichever of fds 0, 1, 2 is closed (inheritable, as
+    stdio is). Called once at start-up, before anything else opens a file."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            new = os.open("/dev/null", os.O_RDWR)
+            if new != fd:  # a lower one was free after all: never the case in order
+                os.dup2(new, fd)
+                os.close(new)
+            os.set_inheritable(fd, True)
 
 
 def _open(path):

@@ -21,6 +21,7 @@ def run(opts, args, logger):
         # Orphans of the container come to us (and are reaped) like runc.
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     store = Store(opts["root"])
+    opts["_relay"] = not detach  # a terminal without --console-socket: relay it ourselves
     c = launcher.create(cid, opts, store, logger)
     pidfd = None if detach else os.pidfd_open(c.pid)
     try:
@@ -31,12 +32,21 @@ def run(opts, args, logger):
         raise
     if detach:
         return 0
-    for s in FORWARD:
-        signal.signal(s, lambda n, _f: _forward(pidfd, n))
-    status = _wait(c.pid)
-    if not opts.get("keep"):
-        _cleanup(store, cid, logger)
-    return status
+    try:
+        for s in FORWARD:
+            signal.signal(s, lambda n, _f: _forward(pidfd, n))
+        if c.relay_fd is not None:
+            from ocirun import console
+
+            master = console.receive_master(c.relay_fd)
+            try:
+                console.relay(master, lambda: not c.alive())
+            finally:
+                os.close(master)
+        return _wait(c.pid)
+    finally:
+        if not opts.get("keep"):
+            _cleanup(store, cid, logger)
 
 
 def _forward(pidfd, n):

@@ -1,0 +1,82 @@
+"""The child of `exec`: joins the running container and becomes the new process.
+
+Like the init it is the host's Python inside the container's namespaces, so
+the same rules hold: non-dumpable before any setns, no imports (sys.meta_path
+emptied), every fd but 0-2 and --preserve-fds close-on-exec, cwd checked,
+and the final exec through the sealed ocirun-exec memfd. The parent has
+already put us in the container's pid (and time) namespace and cgroup.
+"""
+import os
+import sys
+
+from ocirun import capabilities, initproc, procattrs
+from ocirun import syscalls as sc
+
+ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")  # mount last: it moves our root
+
+
+def main(plan, chan):
+    try:
+        setup(plan, chan)
+    except BaseException as e:  # noqa: B902 - report anything to the parent
+        try:
+            chan.send("error", msg=initproc.describe(e))
+        finally:
+            os._exit(1)
+    try:
+        os.execve(plan.exec_fd, [initproc.EXEC_MARKER, plan.exe, *plan.proc["args"]], plan.env)
+    except BaseException as e:
+        initproc._say(f"ocirun: {initproc.describe(e)}\n")
+    os._exit(127)
+
+
+def setup(plan, chan):
+    sys.meta_path[:] = []
+    sys.path[:] = []
+    sys.path_hooks[:] = []
+    sys.path_importer_cache.clear()
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+    msg = chan.recv()
+    if msg is None or msg.get("t") != "go":
+        os._exit(1)
+    proc = plan.proc
+    if proc.get("terminal"):
+        os.setsid()
+    for t in ORDER:
+        fd = plan.ns_fds.get(t)
+        if fd is not None:
+            sc.setns(fd, 0)
+    if proc.get("terminal"):
+        initproc.setup_terminal(plan)
+    procattrs.set_rlimits(proc.get("rlimits") or [])
+    if proc.get("scheduler"):
+        procattrs.set_scheduler(proc["scheduler"])
+    if proc.get("ioPriority"):
+        procattrs.set_io_priority(proc["ioPriority"])
+    aff = proc.get("execCPUAffinity") or {}
+    if aff.get("initial"):
+        procattrs.set_exec_cpu_affinity(aff, True)
+    user = proc.get("user") or {}
+    early = plan.seccomp is not None and not proc.get("noNewPrivileges")
+    if early:
+        plan.seccomp()  # needs CAP_SYS_ADMIN without no_new_privs: before caps drop
+    capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user),
+                       warn=lambda m: chan.send("debug", msg=m))
+    cwd = proc.get("cwd") or "/"
+    initproc.enter_cwd(cwd)
+    if proc.get("noNewPrivileges"):
+        procattrs.set_no_new_privs()
+    plan.env = initproc.build_env(proc.get("env") or [], user.get("uid", 0))
+    plan.exe = initproc.find_executable(proc["args"][0], plan.env)
+    if aff.get("final"):
+        procattrs.set_exec_cpu_affinity(aff, False)
+    for fd in range(3, 3 + plan.preserve_fds):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    if plan.seccomp is not None and not early:
+        plan.seccomp()
+    chan.send("ready")
+    chan.close()

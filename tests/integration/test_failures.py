@@ -1,0 +1,310 @@
+"""A create that fails, or a runtime killed in the middle of one, leaves nothing.
+
+runtime.md#lifecycle: if a step of create fails the runtime MUST generate an
+error and the container is not created. Here "nothing left" means, for the
+container's id: no state directory under --root, no cgroup directory in any
+hierarchy (the paths ocirun itself would use: cgroups.create_manager), no
+process started from the launcher for this id, and no new host mount.
+
+A runtime that is SIGKILLed (by a createRuntime hook, at a createContainer
+hook, or at a random moment) cannot clean up; then `state` and `list` must
+still work and `delete --force` must remove everything.
+"""
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import launcher_pids, mountinfo, new_id
+
+TRUE = ["/bin/true"]
+
+
+class Leftovers:
+    """Takes the host mount table before a test; check(cid) asserts nothing of cid is left."""
+
+    def __init__(self, oci):
+        self.oci = oci
+        self.mounts = mountinfo()
+
+    def cgroup_dirs(self, cid, cgroups_path=None):
+        from ocirun import cgroups
+
+        return sorted(cgroups.create_manager(cgroups_path, cid).paths.values())
+
+    def check(self, cid, cgroups_path=None):
+        assert not os.path.lexists(os.path.join(self.oci.root, cid)), "state directory left"
+        left = [d for d in self.cgroup_dirs(cid, cgroups_path) if os.path.exists(d)]
+        assert left == [], f"cgroup directories left: {left}"
+        deadline = time.monotonic() + 3
+        while launcher_pids(self.oci.binary, cid) and time.monotonic() < deadline:
+            time.sleep(0.02)  # a SIGKILLed init is reaped by pid 1, not us
+        assert launcher_pids(self.oci.binary, cid) == [], "a process of the container is alive"
+        new = mountinfo() - self.mounts
+        assert new == set(), f"new host mounts: {new}"
+
+
+@pytest.fixture
+def leftovers(oci):
+    return Leftovers(oci)
+
+
+def one_line(p):
+    """The stderr of a failed command: exactly one line, no traceback."""
+    lines = p.stderr.strip().splitlines()
+    assert "Traceback" not in p.stderr, p.stderr
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{p.stderr}"
+    return lines[0]
+
+
+def fail_create(oci, leftovers, b, *words, cgroups_path=None):
+    cid = new_id("fail")
+    p = oci("create", "--bundle", b, cid)
+    assert p.returncode != 0, p.stderr
+    line = one_line(p)
+    for w in words:
+        assert w in line, f"{w!r} not in {line!r}"
+    leftovers.check(cid, cgroups_path)
+    return line
+
+
+def test_bind_source_missing(oci, leftovers, bundle, tmp_path):
+    """config.md#mounts: a bind source that does not exist fails the create."""
+    missing = str(tmp_path / "no-such-source")
+    b = bundle(TRUE, lambda c: c["mounts"].append(
+        {"destination": "/x", "source": missing, "type": "bind", "options": ["rbind"]}))
+    n = len(json.load(open(os.path.join(b, "config.json")))["mounts"]) - 1
+    fail_create(oci, leftovers, b, f"mounts[{n}]", missing, "no such file or directory")
+
+
+def test_bad_mount_type(oci, leftovers, bundle):
+    b = bundle(TRUE, lambda c: c["mounts"].append(
+        {"destination": "/x", "source": "none", "type": "nosuchfs"}))
+    n = len(json.load(open(os.path.join(b, "config.json")))["mounts"]) - 1
+    fail_create(oci, leftovers, b, f"mounts[{n}]", "/x", "no such device")
+
+
+def test_failing_create_runtime_hook(oci, leftovers, bundle, tmp_path):
+    """config.md#createruntime-hooks: a failing hook fails the create; poststop runs."""
+    hook = tmp_path / "hook.sh"
+    hook.write_text("#!/bin/sh\nexit 3\n")
+    hook.chmod(0o755)
+    poststop = tmp_path / "poststop.sh"
+    mark = tmp_path / "poststop-ran"
+    poststop.write_text(f"#!/bin/sh\ntouch {mark}\n")
+    poststop.chmod(0o755)
+    b = bundle(TRUE, lambda c: c.update(hooks={"createRuntime": [{"path": str(hook)}],
+                                               "poststop": [{"path": str(poststop)}]}))
+    fail_create(oci, leftovers, b, "createRuntime", str(hook), "exit status 3")
+    assert mark.exists(), "poststop hooks must run after a failed createRuntime hook"
+
+
+@pytest.mark.parametrize("exe,words", [
+    ("/nope", ("/nope", "no such file or directory")),
+    ("nope", ("nope", "executable file not found")),
+])
+def test_missing_executable(oci, leftovers, bundle, exe, words):
+    fail_create(oci, leftovers, bundle([exe]), *words)
+
+
+def test_cwd_is_a_file(oci, leftovers, bundle):
+    b = bundle(TRUE, lambda c: c["process"].update(cwd="/etc/passwd"))
+    fail_create(oci, leftovers, b, "process.cwd", "/etc/passwd", "not a directory")
+
+
+def test_rlimit_above_hard_limit(oci, leftovers, bundle):
+    """Raising RLIMIT_NOFILE above our hard limit needs CAP_SYS_RESOURCE, which
+    the runtime here lacks (hard limit 20000)."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard >= 30000:
+        pytest.skip(f"RLIMIT_NOFILE hard limit is {hard}: 30000 is not above it here")
+    b = bundle(TRUE, lambda c: c["process"].update(
+        rlimits=[{"type": "RLIMIT_NOFILE", "hard": 30000, "soft": 30000}]))
+    fail_create(oci, leftovers, b, "process.rlimits[0]", "RLIMIT_NOFILE", "operation not permitted")
+
+
+def test_schema_error(oci, leftovers, bundle):
+    b = bundle(TRUE, lambda c: c["process"].update(
+        rlimits=[{"type": "RLIMIT_NOFILE", "hard": "many", "soft": 10}]))
+    fail_create(oci, leftovers, b, "config.json", "process.rlimits[0].hard")
+
+
+def test_semantic_error(oci, leftovers, bundle):
+    """config-linux.md#namespaces: a namespace type appears at most once."""
+    b = bundle(TRUE, lambda c: c["linux"]["namespaces"].append({"type": "pid"}))
+    n = len(json.load(open(os.path.join(b, "config.json")))["linux"]["namespaces"]) - 1
+    fail_create(oci, leftovers, b, "config.json", f"linux.namespaces[{n}]", "pid")
+
+
+def test_bad_namespace_path(oci, leftovers, bundle, tmp_path):
+    """config-linux.md#namespaces: a path that is not a namespace of the type is an error."""
+    notns = tmp_path / "not-a-namespace"
+    notns.write_text("")
+
+    def edit(c):
+        for ns in c["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = str(notns)
+
+    b = bundle(TRUE, edit)
+    i = [n["type"] for n in json.load(open(os.path.join(b, "config.json")))["linux"]["namespaces"]]
+    fail_create(oci, leftovers, b, f"linux.namespaces[{i.index('network')}]", str(notns))
+
+
+def test_missing_namespace_path(oci, leftovers, bundle, tmp_path):
+    missing = str(tmp_path / "gone")
+
+    def edit(c):
+        for ns in c["linux"]["namespaces"]:
+            if ns["type"] == "ipc":
+                ns["path"] = missing
+
+    fail_create(oci, leftovers, bundle(TRUE, edit), "linux.namespaces[", missing, "no such file")
+
+
+def test_unknown_capability_is_a_warning(oci, leftovers, bundle):
+    """config.md#linux-process: an unknown capability MUST be logged as a
+    warning and SHOULD NOT fail the create."""
+    b = bundle(TRUE, lambda c: c["process"]["capabilities"]["bounding"].append("CAP_NOPE"))
+    cid = new_id("warn")
+    p = oci("create", "--bundle", b, cid)
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "warning" in lines[0] and "CAP_NOPE" in lines[0], p.stderr
+    assert "process.capabilities.bounding[" in lines[0]
+    assert oci.state(cid)["status"] == "created"
+    assert oci("delete", "--force", cid).returncode == 0
+    leftovers.check(cid)
+
+
+def test_rootfs_missing(oci, leftovers, bundle, tmp_path):
+    """config.md#root: root.path MUST exist."""
+    missing = str(tmp_path / "no-rootfs")
+    b = bundle(TRUE, lambda c: c["root"].update(path=missing))
+    fail_create(oci, leftovers, b, "root.path", missing, "no such file or directory")
+
+
+def test_failure_with_own_cgroups_path(oci, leftovers, bundle):
+    """A failure after the cgroup was made removes the parents ocirun made too."""
+    top = f"/{new_id('ocirun-test')}"
+    path = f"{top}/inner"
+    b = bundle(["/nope"], lambda c: c["linux"].update(cgroupsPath=path))
+    fail_create(oci, leftovers, b, "/nope", cgroups_path=path)
+    assert [d for d in leftovers.cgroup_dirs("x", top) if os.path.exists(d)] == []
+
+
+# ---- SIGKILL in the middle of create ----------------------------------------
+
+def recover(oci, leftovers, cid, cgroups_path=None):
+    """After the runtime died mid-create: state/list work, delete --force cleans all."""
+    p = oci("state", cid)
+    assert "Traceback" not in p.stderr, p.stderr
+    if p.returncode == 0:
+        st = json.loads(p.stdout)
+        assert st["id"] == cid and st["status"] in ("creating", "created", "stopped"), st
+    else:
+        assert "does not exist" in one_line(p)
+    p = oci("list", "--format", "json")
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    json.loads(p.stdout)
+    p = oci("list")
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    p = oci("delete", "--force", cid)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    leftovers.check(cid, cgroups_path)
+
+
+def test_killed_by_create_runtime_hook(oci, leftovers, bundle, tmp_path):
+    """The createRuntime hook's parent is the runtime: it SIGKILLs it."""
+    parent = tmp_path / "parent-cmdline"
+    hook = tmp_path / "kill-parent.sh"
+    hook.write_text(f"#!/bin/sh\ntr '\\0' '\\n' </proc/$PPID/cmdline >{parent}\nkill -9 $PPID\n")
+    hook.chmod(0o755)
+    b = bundle(TRUE, lambda c: c.update(hooks={"createRuntime": [{"path": str(hook)}]}))
+    cid = new_id("kill")
+    p = oci("create", "--bundle", b, cid)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    args = parent.read_text().split("\n")
+    assert oci.binary in args and cid in args, f"hook's parent was not the runtime: {args}"
+    recover(oci, leftovers, cid)
+
+
+def test_killed_during_create_container_hook(oci, leftovers, bundle, tmp_path):
+    """The createContainer hook runs under the init, in the container's pid
+    namespace, so it cannot signal the runtime itself: it finds the runtime
+    (the init's parent) through the host's /proc, names it, and waits while
+    the test kills it."""
+    found = tmp_path / "runtime-pid"
+    hook = tmp_path / "find-runtime.sh"
+    hook.write_text(
+        "#!/bin/sh\n"
+        # No subshell: /proc/self must be this shell, whose parent is the init.
+        "read -r line </proc/self/stat; set -- ${line##*\") \"}; init=$2\n"
+        "read -r line </proc/$init/stat; set -- ${line##*\") \"}; rt=$2\n"
+        f"echo $rt >{found}.tmp && mv {found}.tmp {found}\n"
+        "i=0; while [ -e /proc/$rt ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done\n")
+    hook.chmod(0o755)
+    b = bundle(TRUE, lambda c: c.update(hooks={"createContainer": [{"path": str(hook)}]}))
+    cid = new_id("kill")
+    proc = subprocess.Popen(oci.cmd("create", "--bundle", b, cid), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not found.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the createContainer hook never ran"
+        time.sleep(0.01)
+    rt = int(found.read_text())
+    assert rt == proc.pid, f"the init's parent ({rt}) is not the runtime ({proc.pid})"
+    os.kill(rt, signal.SIGKILL)
+    proc.communicate(timeout=20)
+    assert proc.returncode == -signal.SIGKILL
+    recover(oci, leftovers, cid)
+
+
+# Each run kills at a different moment: before the state dir, around the
+# cgroup, fork, mounts, and after the init reported ready. The runtime's own
+# start-up takes about 0.1-0.3 s here, so the delays span that and more.
+DELAYS = (0.02, 0.05, 0.08, 0.11, 0.14, 0.17, 0.2, 0.24, 0.3, 0.4)
+
+
+def test_killed_at_random_moments(oci, leftovers, bundle):
+    b = bundle(["/bin/sh", "-c", "exit 0"])
+    outcomes = []
+    for delay in DELAYS:
+        cid = new_id("kill")
+        p = subprocess.run(["timeout", "-s", "KILL", str(delay), *oci.cmd("create", "--bundle", b, cid)],
+                           capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in p.stderr, p.stderr
+        outcomes.append(p.returncode)
+        recover(oci, leftovers, cid)
+    assert 137 in outcomes, f"no run was killed: {outcomes}"
+
+
+def test_delete_force_waits_for_a_create_in_progress(oci, leftovers, bundle, tmp_path):
+    """delete --force on an id whose create is still running: it waits for the
+    create's lock, then removes the container (or finds nothing)."""
+    gate = tmp_path / "gate"
+    hook = tmp_path / "slow.sh"
+    hook.write_text(f"#!/bin/sh\nwhile [ ! -e {gate} ]; do sleep 0.01; done\n")
+    hook.chmod(0o755)
+    b = bundle(TRUE, lambda c: c.update(hooks={"createRuntime": [{"path": str(hook)}]}))
+    cid = new_id("race")
+    create = subprocess.Popen(oci.cmd("create", "--bundle", b, cid), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(os.path.join(oci.root, cid, "state.json")):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert oci.state(cid)["status"] == "creating"
+    threading.Timer(0.3, gate.touch).start()
+    p = oci("delete", "--force", cid)
+    assert p.returncode == 0, p.stderr
+    create.communicate(timeout=20)
+    assert create.returncode == 0
+    leftovers.check(cid)

@@ -42,9 +42,9 @@ def row_labels(seq, par):
     rows = [
         "run /bin/true (ms)",
         "create→start→wait→delete (ms)",
-        "  · create (ms)",
-        "  · start (ms)",
-        "  · delete (ms)",
+        "· create (ms)",
+        "· start (ms)",
+        "· delete (ms)",
         "state (ms)",
         "kill+delete of a running sleep (ms)",
         f"{seq} × run /bin/true in a row, total (s)",
@@ -208,8 +208,8 @@ def case_lifecycle(rt, b, ctx):
     delete = rt.call("delete", cid)
     total = time.perf_counter_ns() - t0
     reap_orphans()
-    return {"create→start→wait→delete (ms)": total, "  · create (ms)": create,
-            "  · start (ms)": start, "  · delete (ms)": delete}
+    return {"create→start→wait→delete (ms)": total, "· create (ms)": create,
+            "· start (ms)": start, "· delete (ms)": delete}
 
 
 def start_sleeper(rt, b):
@@ -396,7 +396,7 @@ def table(rows, med, failed):
     for label in rows:
         unit = label.rsplit("(", 1)[1].rstrip(")")
         vals = {rt: med.get((rt, label)) for rt in RUNTIMES}
-        out.append(f"| {label.replace('  · ', '&nbsp;&nbsp;· ')} | "
+        out.append(f"| {label} | "
                    + " | ".join(fmt(vals[rt], unit) for rt in RUNTIMES)
                    + f" | {ratio(vals['ocirun'], vals['runc'])} | {ratio(vals['ocirun'], vals['crun'])} |")
     notes = [f"- {rt} n/a: {reason}" for rt, reason in failed.items()]
@@ -409,7 +409,7 @@ def parse_args(argv):
     p.add_argument("--runc", default=shutil.which("runc"))
     p.add_argument("--crun", default=shutil.which("crun"))
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: warm-up 1, repeats 3, 10 in a row, 5 in parallel, 1 RSS pass")
+                   help="smoke run: warm-up 1, repeats 3, 5 in a row, 3 in parallel, 1 RSS pass")
     p.add_argument("--repeats", type=int, help="measured iterations per single-command case (15)")
     p.add_argument("--warmup", type=int, help="unmeasured iterations before them (3)")
     p.add_argument("--batch-repeats", type=int,
@@ -425,8 +425,8 @@ def parse_args(argv):
     a.warmup = a.warmup if a.warmup is not None else (1 if q else 3)
     a.batch_repeats = a.batch_repeats if a.batch_repeats is not None else min(a.repeats, 3)
     a.rss_repeats = a.rss_repeats if a.rss_repeats is not None else (1 if q else 3)
-    a.seq = a.seq or (10 if q else 100)
-    a.par = a.par or (5 if q else 20)
+    a.seq = a.seq or (5 if q else 100)
+    a.par = a.par or (3 if q else 20)
     a.ocirun = a.ocirun or shutil.which("ocirun")
     return a
 

@@ -9,7 +9,7 @@ already put us in the container's pid (and time) namespace and cgroup.
 import os
 import sys
 
-from ocirun import capabilities, initproc, procattrs
+from ocirun import capabilities, initproc, lsm, procattrs
 from ocirun import syscalls as sc
 
 ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")  # mount last: it moves our root
@@ -58,9 +58,9 @@ def setup(plan, chan):
     if aff.get("initial"):
         procattrs.set_exec_cpu_affinity(aff, True)
     user = proc.get("user") or {}
-    early = plan.seccomp is not None and not proc.get("noNewPrivileges")
+    early = plan.seccomp is not None and plan.seccomp.needs_early(proc)
     if early:
-        plan.seccomp()  # needs CAP_SYS_ADMIN without no_new_privs: before caps drop
+        plan.seccomp(plan.state)  # needs CAP_SYS_ADMIN without no_new_privs: before caps drop
     capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user),
                        warn=lambda m: chan.send("debug", msg=m))
     cwd = proc.get("cwd") or "/"
@@ -76,7 +76,8 @@ def setup(plan, chan):
             os.set_inheritable(fd, True)
         except OSError:
             pass
+    lsm.apply_exec_labels(proc)
     if plan.seccomp is not None and not early:
-        plan.seccomp()
+        plan.seccomp(plan.state)
     chan.send("ready")
     chan.close()

@@ -18,7 +18,7 @@ import errno
 import os
 import sys
 
-from ocirun import capabilities, hooks, paths, procattrs, rootfs
+from ocirun import capabilities, hooks, lsm, paths, procattrs, rootfs
 from ocirun import syscalls as sc
 from ocirun.errors import OciError
 
@@ -185,6 +185,7 @@ def start(plan):
     aff = plan.config["process"].get("execCPUAffinity") or {}
     if aff.get("final"):
         procattrs.set_exec_cpu_affinity(aff, False)
+    lsm.apply_exec_labels(plan.config["process"])
     if plan.seccomp is not None and not plan.seccomp.needs_early(plan.config["process"]):
         plan.seccomp(plan.state)
     args = plan.config["process"]["args"]

@@ -30,6 +30,9 @@ def load(bundle):
     config, bundle = loader.load_bundle(bundle or ".")
     schema.validate_config(config)
     validate.check(config, bundle)
+    from ocirun import lsm
+
+    lsm.check(config)
     return config, bundle, loader.rootfs_path(config, bundle)
 
 
@@ -90,7 +93,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
     # Everything the init will use is imported now (it imports nothing).
     import json
-    from ocirun import capabilities, cgroups, hooks, initproc, namespaces, sync
+    from ocirun import capabilities, cgroups, hooks, initproc, lsm, namespaces, sync  # noqa: F401
 
     proc = config["process"]
     last_cap = capabilities.prepare()

@@ -92,7 +92,10 @@ def start_process(c, config, proc, opts, logger):
     from ocirun import capabilities, cgroups, console, execproc, initproc, launcher, namespaces, sync
     from ocirun import syscalls as sc
 
+    from ocirun import lsm
+
     linux = config.get("linux") or {}
+    lsm.check({"process": proc, "linux": {}})
     last_cap = capabilities.prepare()
     caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning)
     seccomp = None

@@ -245,3 +245,21 @@ def pids_with(text):
         if text.encode() in cmdline:
             out.append(int(name))
     return out
+
+
+def oci_files(oci, *args, check=False, timeout=60):
+    """oci(*args) with stdout/stderr in temporary files, not pipes: for
+    `create` and `run --detach`, whose container keeps (a copy of) them open,
+    so a pipe would not reach EOF until the container exits."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.run(oci.cmd(*args), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                           timeout=timeout)
+        out.seek(0)
+        err.seek(0)
+        p.stdout = out.read().decode(errors="replace")
+        p.stderr = err.read().decode(errors="replace")
+    if check and p.returncode != 0:
+        raise AssertionError(f"ocirun {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import bind_mount, new_id, pids_with, wait_until
+from conftest import bind_mount, new_id, oci_files, pids_with, wait_until
 from ocirun.state import proc_start_time
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -94,7 +94,7 @@ def test_lifecycle_create_start_exit_delete(oci, bundle, tmp_path):
                edit=lambda c: c["mounts"].append(bind_mount(m, "/m")))
     cid = new_id()
     before = time.time()
-    oci("create", "--bundle", b, cid, check=True)
+    oci_files(oci, "create", "--bundle", b, cid, check=True)
 
     s = oci.state(cid)
     errors = [e.message for e in _spec_state_validator().iter_errors(s)]
@@ -147,7 +147,7 @@ def test_annotations_in_state(oci, bundle):
     """runtime.md#state: annotations of config.json appear in the state."""
     b = bundle(args=["sleep", "30"], edit=lambda c: c.update(annotations={"org.test.k": "v"}))
     cid = new_id()
-    oci("create", "--bundle", b, cid, check=True)
+    oci_files(oci, "create", "--bundle", b, cid, check=True)
     assert oci.state(cid)["annotations"] == {"org.test.k": "v"}
 
 
@@ -155,7 +155,7 @@ def test_start_twice_fails(oci, bundle):
     """runtime.md#start: starting a container that is not `created` MUST have
     no effect on it and MUST generate an error."""
     cid = new_id()
-    oci("create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
+    oci_files(oci, "create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
     oci("start", cid, check=True)
     pid = oci.state(cid)["pid"]
     p = oci("start", cid)
@@ -168,7 +168,7 @@ def test_start_twice_fails(oci, bundle):
 def test_start_stopped_fails(oci, bundle):
     """runtime.md#start: start of a `stopped` container MUST generate an error."""
     cid = new_id()
-    oci("create", "--bundle", bundle(args=["true"]), cid, check=True)
+    oci_files(oci, "create", "--bundle", bundle(args=["true"]), cid, check=True)
     oci("start", cid, check=True)
     wait_status(oci, cid, "stopped")
     p = oci("start", cid)
@@ -188,7 +188,7 @@ def test_kill_stopped_fails(oci, bundle):
     """runtime.md#kill: signalling a container that is neither created nor
     running MUST generate an error."""
     cid = new_id()
-    oci("create", "--bundle", bundle(args=["true"]), cid, check=True)
+    oci_files(oci, "create", "--bundle", bundle(args=["true"]), cid, check=True)
     oci("start", cid, check=True)
     wait_status(oci, cid, "stopped")
     for args in ((cid,), (cid, "KILL")):
@@ -218,7 +218,7 @@ def test_kill_signal_names(oci, bundle, sig, code):
 def test_kill_created_container(oci, bundle):
     """runtime.md#kill: a `created` container may be signalled; KILL stops it."""
     cid = new_id()
-    oci("create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
+    oci_files(oci, "create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
     pid = oci.state(cid)["pid"]
     oci("kill", cid, "KILL", check=True)
     wait_status(oci, cid, "stopped")
@@ -250,7 +250,7 @@ def test_kill_all(oci, bundle, tmp_path):
 def test_kill_unknown_signal(oci, bundle):
     """`kill X SIGFOO` is an error (runc: unknown signal "SIGFOO") and the container is untouched."""
     cid = new_id()
-    oci("create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
+    oci_files(oci, "create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
     p = oci("kill", cid, "SIGFOO")
     assert p.returncode == 1
     assert p.stderr.strip() == 'ocirun: unknown signal "SIGFOO"'
@@ -263,7 +263,7 @@ def test_delete_running_without_force_fails(oci, bundle):
     """runtime.md#delete: deleting a container that is not stopped MUST have
     no effect on it and MUST generate an error."""
     cid = new_id()
-    oci("create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
+    oci_files(oci, "create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
     oci("start", cid, check=True)
     before = oci.state(cid)
     p = oci("delete", cid)
@@ -278,7 +278,7 @@ def test_delete_created_without_force_fails(oci, bundle):
     -- `created` is not stopped. (runc 1.1.5 deletes a created container
     silently; we follow the spec.)"""
     cid = new_id()
-    oci("create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
+    oci_files(oci, "create", "--bundle", bundle(args=["sleep", "30"]), cid, check=True)
     before = oci.state(cid)
     p = oci("delete", cid)
     assert p.returncode == 1
@@ -292,7 +292,7 @@ def test_delete_force_kills_and_deletes(oci, bundle):
     cid = new_id()
     b = bundle(args=["sleep", "30"],
                edit=lambda c: c["linux"].update(cgroupsPath=f"/ocirun-itest/{cid}"))
-    oci("create", "--bundle", b, cid, check=True)
+    oci_files(oci, "create", "--bundle", b, cid, check=True)
     oci("start", cid, check=True)
     pid = oci.state(cid)["pid"]
     cgdirs = [f"/sys/fs/cgroup/{h}/ocirun-itest/{cid}" for h in os.listdir("/sys/fs/cgroup")]
@@ -335,7 +335,7 @@ def test_run_signal_death_is_128_plus_n(oci, bundle):
 def test_run_detach_returns_running(oci, bundle):
     cid = new_id()
     t = time.monotonic()
-    p = oci("run", "--detach", "--bundle", bundle(args=["sleep", "30"]), cid, timeout=20)
+    p = oci_files(oci, "run", "--detach", "--bundle", bundle(args=["sleep", "30"]), cid, timeout=20)
     assert p.returncode == 0, p.stderr
     assert time.monotonic() - t < 10
     s = oci.state(cid)
@@ -554,7 +554,7 @@ def test_join_network_namespace_by_path(oci, bundle):
     """config-linux.md#namespaces: with `path` the container MUST join that
     namespace (here: the network namespace of a first container)."""
     first = new_id()
-    oci("create", "--bundle", bundle(args=["sleep", "30"]), first, check=True)
+    oci_files(oci, "create", "--bundle", bundle(args=["sleep", "30"]), first, check=True)
     pid = oci.state(first)["pid"]
     want = os.readlink(f"/proc/{pid}/ns/net")
     assert want != os.readlink("/proc/1/ns/net")

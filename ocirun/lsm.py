@@ -1,0 +1,70 @@
+"""AppArmor and SELinux: process labels (apparmorProfile, selinuxLabel) and
+the mount label. This host has neither LSM; asking for one is then an error
+(config-linux.md leaves it to the runtime; silently running unconfined
+would be worse), checked before anything is created.
+
+Label writes go to /proc/thread-self/attr/... only after the fd is checked to
+be on procfs (CVE-2019-16884: a fake /proc in the image).
+"""
+import os
+
+from ocirun.errors import InvalidSpec, OciError
+
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def apparmor_enabled():
+    try:
+        with open("/sys/module/apparmor/parameters/enabled", "rb") as f:
+            return f.read().strip() == b"Y"
+    except OSError:
+        return False
+
+
+def selinux_enabled():
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def check(config):
+    proc = config.get("process") or {}
+    linux = config.get("linux") or {}
+    if proc.get("apparmorProfile") and not apparmor_enabled():
+        raise InvalidSpec("process.apparmorProfile",
+                          f"apparmor profile {proc['apparmorProfile']!r} requested but AppArmor is not enabled on this host")
+    for path, value in (("process.selinuxLabel", proc.get("selinuxLabel")),
+                        ("linux.mountLabel", linux.get("mountLabel"))):
+        if value and not selinux_enabled():
+            raise InvalidSpec(path, f"SELinux label {value!r} requested but SELinux is not enabled on this host")
+
+
+def _write_attr(name, value):
+    """Write a /proc/thread-self/attr file, refusing anything that is not procfs."""
+    fd = os.open(f"/proc/thread-self/attr/{name}", os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        if _fs_magic(fd) != PROC_SUPER_MAGIC:
+            raise OciError(f"/proc/thread-self/attr/{name} is not on procfs: refusing to write a label")
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _fs_magic(fd):
+    # statfs is not in os; fstatvfs lacks f_type. /proc/self/mountinfo of the
+    # fd's mount tells the filesystem type as well.
+    st = os.fstat(fd)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            dev = fields[2].split(":")
+            if os.makedev(int(dev[0]), int(dev[1])) == st.st_dev:
+                return PROC_SUPER_MAGIC if line.split(" - ")[1].split()[0] == "proc" else 0
+    return 0
+
+
+def apply_exec_labels(proc):
+    """Just before exec (only reached when the LSM is enabled: see check)."""
+    if proc.get("apparmorProfile"):
+        name = "apparmor/exec" if os.path.exists("/proc/thread-self/attr/apparmor") else "exec"
+        _write_attr(name, f"exec {proc['apparmorProfile']}")
+    if proc.get("selinuxLabel"):
+        _write_attr("exec", proc["selinuxLabel"])

@@ -1,0 +1,52 @@
+"""bench/bench.py --quick --repeats 1 completes and prints every row for all three runtimes."""
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import HAVE_RUNC, REPO
+
+HAVE_CRUN = shutil.which("crun") is not None
+BENCH = os.path.join(REPO, "bench", "bench.py")
+NUMBER = re.compile(r"^\d+(\.\d+)?$")
+RATIO = re.compile(r"^\d+(\.\d+)?×$")
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("ocirun_bench", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs containers: needs root")
+@pytest.mark.skipif(not HAVE_RUNC, reason="runc not installed")
+@pytest.mark.skipif(not HAVE_CRUN, reason="crun not installed")
+def test_quick_bench_table_complete(ocirun_bin, tmp_path):
+    out = tmp_path / "result.md"
+    p = subprocess.run([sys.executable, BENCH, "--quick", "--repeats", "1", "--ocirun", ocirun_bin,
+                        "--output", str(out)], capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-3000:]
+
+    rows = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("| ") and not line.startswith("| case "):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    bench = load_bench()
+    a = bench.parse_args(["--quick", "--repeats", "1"])
+    expected = bench.row_labels(a.seq, a.par)
+    assert list(rows) == expected, p.stdout
+    for label, cells in rows.items():
+        # ocirun, runc, crun, then the two ratios: all measured, none n/a.
+        assert len(cells) == 5, (label, cells)
+        assert all(NUMBER.match(c) for c in cells[:3]), (label, cells, p.stdout + p.stderr)
+        assert all(RATIO.match(c) for c in cells[3:]), (label, cells)
+
+    saved = out.read_text()
+    assert "| case | ocirun | runc | crun |" in saved
+    for word in ("nproc", "kernel", "cgroups", "python", "runc version", "crun version"):
+        assert word in saved, word

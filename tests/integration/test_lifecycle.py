@@ -41,7 +41,9 @@ def _spec_state_validator():
 
 
 def status(oci, cid):
-    return oci.state(cid)["status"]
+    """The status, or None while the container does not exist (yet)."""
+    p = oci("state", cid)
+    return json.loads(p.stdout)["status"] if p.returncode == 0 else None
 
 
 def wait_status(oci, cid, want, timeout=10):
@@ -389,7 +391,7 @@ echo "== status"; grep -E '^(Uid|Gid|Groups):' /proc/self/status
 echo "== cwd"; pwd
 echo "== env"; tr '\0' '\n' < /proc/$$/environ
 echo "== umask"; umask
-echo "== touch"; touch f; stat -c %a f
+echo "== touch"; touch /tmp/umask-$$; stat -c %a /tmp/umask-$$
 echo "== host"; cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname
 """
 
@@ -547,7 +549,7 @@ def test_namespaces_are_new(root_probe):
     assert set(inside) == {"mnt", "uts", "ipc", "net", "pid"}
     for n, link in inside.items():
         assert link.startswith(f"{n}:["), link
-        assert link != os.readlink(f"/proc/1/ns/{n}"), n
+        assert link != os.readlink(f"/proc/self/ns/{n}"), n
 
 
 def test_join_network_namespace_by_path(oci, bundle):
@@ -557,7 +559,7 @@ def test_join_network_namespace_by_path(oci, bundle):
     oci_files(oci, "create", "--bundle", bundle(args=["sleep", "30"]), first, check=True)
     pid = oci.state(first)["pid"]
     want = os.readlink(f"/proc/{pid}/ns/net")
-    assert want != os.readlink("/proc/1/ns/net")
+    assert want != os.readlink("/proc/self/ns/net")
 
     def join(c):
         for n in c["linux"]["namespaces"]:

@@ -26,7 +26,7 @@ def _now():
 
 class Logger:
     def __init__(self):
-        reserve_stdio()
+        pass  # reserve_stdio()
         self.path = ""
         self.fmt = "text"
         self.debug_on = False
@@ -45,7 +45,7 @@ class Logger:
             # Absolute now: a command may chdir (hooks, the bundle) later.
             path = os.path.abspath(path)
             try:
-                os.close(_open(path))
+                pass
             except OSError as e:
                 raise OciError(f"open log file {path}: {os.strerror(e.errno).lower()}") from None
         self.path = path
@@ -77,9 +77,9 @@ class Logger:
         _stderr(f"ocirun: {msg}\n")
 
     def warning(self, msg):
-        if self.debug_on:
+        if True:
             self._write_file("warning", msg)
-        elif self.path:
+        elif False:
             self._defer("warning", msg)
         _stderr(f"ocirun: warning: {msg}\n")
 

@@ -119,6 +119,10 @@ def _uint(value, path, limit):
 
 # ---- features -------------------------------------------------------------
 
+def libseccomp_version():
+    return _version()
+
+
 def known_actions():
     return list(ACTIONS)
 
@@ -222,6 +226,9 @@ def prepare(cfg, proc, *, warn=None):
         if not token:
             raise InvalidSpec(path, f"{arch} is not supported by libseccomp {_version()}")
         rc = lib.seccomp_arch_add(ctx, token)
+        if rc == -33:  # EDOM
+            raise InvalidSpec(path, f"{arch} cannot be added: libseccomp needs one byte order "
+                                    "for all architectures of a filter")
         if rc < 0 and rc != -17:  # EEXIST: the native one, always there
             raise InvalidSpec(path, f"add {arch}: {os.strerror(-rc).lower()}")
 

@@ -12,6 +12,7 @@ import fcntl
 from ocirun import fastjson as json
 import os
 
+from ocirun import SPEC_VERSION
 from ocirun.errors import ContainerExists, ContainerNotFound, OciError, UsageError
 
 DEFAULT_ROOT = "/run/ocirun"
@@ -88,18 +89,19 @@ class Container:
         """The runtime-spec state (runtime.md#state) plus runc's created/owner."""
         status = self.status()
         d = self.data
+        # runc's key order. ociVersion is the spec version this state follows.
         out = {
-            "ociVersion": d.get("ociVersion", "1.3.0"),
+            "ociVersion": SPEC_VERSION,
             "id": self.id,
-            "status": status,
             "pid": d.get("pid", 0) if status != STOPPED else 0,
+            "status": status,
             "bundle": d.get("bundle", ""),
             "rootfs": d.get("rootfs", ""),
             "created": d.get("created", ""),
-            "owner": d.get("owner", ""),
         }
         if d.get("annotations"):
             out["annotations"] = d["annotations"]
+        out["owner"] = d.get("owner", "")
         return out
 
     def save(self):

@@ -8,5 +8,5 @@ from ocirun.state import Store
 
 def run(opts, args, logger):
     c = Store(opts["root"]).load(args[0])
-    os.write(1, (json.dumps_indent(c.spec_state()) + "\n").encode())
+    os.write(1, (json.dumps_indent(c.spec_state())).encode())
     return 0

@@ -307,9 +307,14 @@ def test_annotations_claim_nothing_unsupported(doc, ocirun_bin):
 
 
 def _create(oci, b, cid, *extra):
-    p = oci("create", "--bundle", b, *extra, cid, capture_output=False,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert p.returncode == 0, p.stderr
+    """create with stdio on files: the init keeps them, so pipes would never reach EOF."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as err:
+        p = oci("create", "--bundle", b, *extra, cid, capture_output=False,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        err.seek(0)
+        assert p.returncode == 0, err.read()
     return p
 
 
@@ -369,8 +374,9 @@ def test_every_claimed_namespace_can_be_created(doc, oci, bundle):
     def edit(c):
         c["linux"]["namespaces"] = [{"type": t} for t in types]
         if "user" in types:
-            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            # Identity-mapped: the rootfs sits under pytest's 0700 root-owned directory.
+            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
 
     p = oci("run", "--bundle", bundle(args=["/bin/sh", "-c", script], edit=edit), new_id())
     assert p.returncode == 0, p.stderr

@@ -673,6 +673,8 @@ json_values = st.recursive(
 WRONG_TYPE = [None, True, 0, -1, 1.5, "x", "", [], ["x"], {}, {"k": "v"}]
 BOUNDARIES = [-1, -128, -129, 127, 128, 255, 256, 511, 512, 65535, 65536, -(2**31), -(2**31) - 1, 2**31 - 1,
               2**31, U32, U32 + 1, -(2**63), -(2**63) - 1, 2**63 - 1, 2**63, U64, U64 + 1, 0, 1]
+# Just outside the ranges the spec uses (uint8/16/32/64, int32/64, file modes).
+OUT_OF_RANGE = [-1, 256, 512, 65536, 2**31, -(2**31) - 1, U32 + 1, 2**63, -(2**63) - 1, U64 + 1]
 # Property names from the spec, injected anywhere (a known name in the wrong place is "extra").
 KNOWN_KEYS = [
     "ociVersion", "root", "process", "linux", "windows", "solaris", "vm", "zos", "freebsd", "hooks",
@@ -709,7 +711,7 @@ def mutated(draw, documents):
         edits = ["", "bogus", node.lower(), node + "X", node + "\n", " " + node, "\n"]
         new = draw(st.sampled_from(edits) | st.sampled_from(GROUP_OF.get(node, edits)) | text)
     elif kind == "number" and isinstance(node, int) and not isinstance(node, bool):
-        new = draw(st.sampled_from(BOUNDARIES + [-node - 1, node + 1, node * 2**32]))
+        new = draw(st.sampled_from(OUT_OF_RANGE) | st.sampled_from(BOUNDARIES + [-node - 1, node + 1, node * 2**32]))
     elif kind == "delete" and path:
         parent = _get(doc, path[:-1])
         del parent[path[-1]]

@@ -4,8 +4,8 @@ Every list comes from the table the code itself uses, so the document cannot
 claim a name the runtime would not recognise: hooks from the validator's hook
 kinds, mount options from mountopts, namespaces from namespaces.FLAGS,
 capabilities from captable, memory policies from procattrs, cgroup support
-from the cgroup package, seccomp from ocirun.seccomp (left out while that
-module is absent). Members we do not implement are reported as disabled
+from the cgroup package, seccomp from ocirun.seccomp (left out if that module
+is absent), AppArmor/SELinux from ocirun.lsm. Members we do not implement are reported as disabled
 rather than omitted, so a caller does not have to guess.
 """
 
@@ -103,24 +103,13 @@ def seccomp_support():
 
 
 def lsm_enabled(name):
-    """True only if the runtime applies the LSM's labels (procattrs has
-    set_apparmor_profile / set_selinux_label) and the host has it on."""
-    from ocirun import procattrs
+    """ocirun.lsm applies AppArmor/SELinux labels, and refuses them when the
+    host lacks the LSM (rather than running unconfined). So the truthful
+    claim is "supported here": the code has the writer and the host has the LSM."""
+    from ocirun import lsm
 
-    setter = {"apparmor": "set_apparmor_profile", "selinux": "set_selinux_label"}[name]
-    return hasattr(procattrs, setter) and host_has_lsm(name)
-
-
-def host_has_lsm(name):
-    import os
-
-    if name == "apparmor":
-        try:
-            with open("/sys/module/apparmor/parameters/enabled", "rb") as f:
-                return f.read().strip() == b"Y"
-        except OSError:
-            return False
-    return os.path.exists("/sys/fs/selinux/enforce")
+    host = {"apparmor": lsm.apparmor_enabled, "selinux": lsm.selinux_enabled}[name]
+    return hasattr(lsm, "apply_exec_labels") and host()
 
 
 def annotations(version, seccomp):

@@ -25,10 +25,15 @@ class Plan:
 
 def load(bundle):
     """config.json -> (config, absolute bundle path, rootfs), fully validated."""
-    from ocirun.spec import loader, schema, validate
+    from ocirun.spec import fastschema, loader, validate
 
     config, bundle = loader.load_bundle(bundle or ".")
-    schema.validate_config(config)
+    if not fastschema.is_valid(config):
+        # Only a failure pays for jsonschema, which names the field and rule.
+        from ocirun.spec import schema
+
+        schema.validate_config(config)
+        raise OciError("config.json: invalid (the schema validators disagree: please report)")
     validate.check(config, bundle)
     from ocirun import lsm
 

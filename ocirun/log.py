@@ -26,7 +26,7 @@ def _now():
 
 class Logger:
     def __init__(self):
-        pass  # reserve_stdio()
+        reserve_stdio()
         self.path = ""
         self.fmt = "text"
         self.debug_on = False
@@ -45,7 +45,7 @@ class Logger:
             # Absolute now: a command may chdir (hooks, the bundle) later.
             path = os.path.abspath(path)
             try:
-                pass
+                os.close(_open(path))
             except OSError as e:
                 raise OciError(f"open log file {path}: {os.strerror(e.errno).lower()}") from None
         self.path = path
@@ -77,9 +77,9 @@ class Logger:
         _stderr(f"ocirun: {msg}\n")
 
     def warning(self, msg):
-        if True:
+        if self.debug_on:
             self._write_file("warning", msg)
-        elif False:
+        elif self.path:
             self._defer("warning", msg)
         _stderr(f"ocirun: warning: {msg}\n")
 

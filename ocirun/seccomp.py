@@ -132,7 +132,8 @@ def known_operators():
 
 
 def known_archs():
-    """The spec's architectures this libseccomp can filter for."""
+    """The spec's architectures this libseccomp knows (a filter holds one byte order:
+    the ones of the other can be named but not added next to the native one)."""
     _, lib = _lib()
     return [a for a in ARCHS if lib.seccomp_arch_resolve_name(_arch_name(a).encode())]
 

@@ -16,6 +16,8 @@ from ocirun.errors import ContainerNotFound, InvalidState, OciError
 def run(opts, args, logger):
     store = st.Store(opts["root"])
     force = opts.get("force")
+    # First: a bad id ("..") must never reach the rmtree below.
+    st.validate_id(args[0])
     try:
         c = store.load(args[0])
     except ContainerNotFound:

@@ -284,12 +284,21 @@ def test_not_implemented_is_disabled(doc):
     assert linux["intelRdt"] == {"enabled": False}
     assert linux["netDevices"] == {"enabled": False}
     assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
-    from ocirun import procattrs
-    from ocirun.features import host_has_lsm
+    from ocirun import lsm
 
-    for lsm, setter in (("apparmor", "set_apparmor_profile"), ("selinux", "set_selinux_label")):
-        expected = hasattr(procattrs, setter) and host_has_lsm(lsm)
-        assert linux[lsm] == {"enabled": expected}
+    # ocirun.lsm refuses labels on a host without the LSM: enabled means "host has it".
+    assert linux["apparmor"] == {"enabled": lsm.apparmor_enabled()}
+    assert linux["selinux"] == {"enabled": lsm.selinux_enabled()}
+
+
+def test_lsm_disabled_means_refused(doc, oci, bundle):
+    """A label the features say is unsupported is refused, not silently dropped."""
+    for lsm_name, edit in (("apparmor", lambda c: c["process"].update(apparmorProfile="ocirun-x")),
+                           ("selinux", lambda c: c["process"].update(selinuxLabel="system_u:x"))):
+        if doc["linux"][lsm_name]["enabled"]:
+            continue
+        p = oci("run", "--bundle", bundle(edit=edit), new_id())
+        assert p.returncode != 0 and "not enabled" in p.stderr, (lsm_name, p.stderr)
 
 
 def test_annotations_claim_nothing_unsupported(doc, ocirun_bin):

@@ -5,14 +5,12 @@ claim a name the runtime would not recognise: hooks from the validator's hook
 kinds, mount options from mountopts, namespaces from namespaces.FLAGS,
 capabilities from captable, memory policies from procattrs, cgroup support
 from the cgroup package, seccomp from ocirun.seccomp (left out if that module
-is absent), AppArmor/SELinux from ocirun.lsm. Members we do not implement are reported as disabled
-rather than omitted, so a caller does not have to guess.
+is absent), AppArmor/SELinux from ocirun.lsm. Members we do not implement
+are reported as disabled rather than omitted, so a caller need not guess.
 """
 
-# Not implemented yet. Flip these only with the code that honours them.
-IDMAP_MOUNTS = False  # rootfs does not apply mounts' uidMappings/gidMappings yet
-NET_DEVICES = False  # linux.netDevices is validated but no device is moved
-INTEL_RDT = False  # linux.intelRdt is validated but resctrl is not written
+# Not implemented: nothing writes resctrl. Flip only with the code that does.
+INTEL_RDT = False
 # Options that only make sense with idmapped mounts: claimed with them.
 _IDMAP_OPTIONS = ("idmap", "ridmap")
 
@@ -25,8 +23,9 @@ def build():
     from ocirun import captable, mountopts, namespaces, procattrs
     from ocirun.spec.validate import HOOK_KINDS
 
+    idmap = idmap_mounts()
     options = mountopts.known_options()
-    if not IDMAP_MOUNTS:
+    if not idmap:
         options = [o for o in options if o not in _IDMAP_OPTIONS]
     linux = {
         "namespaces": sorted(namespaces.FLAGS),
@@ -44,8 +43,8 @@ def build():
         "flags": sorted(procattrs.MPOL_FLAGS),
     }
     linux["intelRdt"] = {"enabled": INTEL_RDT}
-    linux["mountExtensions"] = {"idmap": {"enabled": IDMAP_MOUNTS}}
-    linux["netDevices"] = {"enabled": NET_DEVICES}
+    linux["mountExtensions"] = {"idmap": {"enabled": idmap}}
+    linux["netDevices"] = {"enabled": net_devices()}
     return {
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": SPEC_VERSION,
@@ -78,6 +77,23 @@ def cgroup_support():
         "systemdUser": systemd,
         "rdma": "rdma" in v1_setters and resources_v2.set_rdma in resources_v2.ORDER,
     }
+
+
+def idmap_mounts():
+    """mounts[].uidMappings/gidMappings and idmap/ridmap: userns makes the
+    mapping's namespace, rootfs binds through it (mount_setattr MOUNT_ATTR_IDMAP)."""
+    from ocirun import rootfs, userns
+
+    return hasattr(userns, "idmap_fd") and hasattr(rootfs, "_idmapped_bind")
+
+
+def net_devices():
+    """linux.netDevices: ocirun.netdev moves the interfaces in."""
+    try:
+        from ocirun import netdev
+    except ImportError:
+        return False
+    return hasattr(netdev, "move_all")
 
 
 def seccomp_support():

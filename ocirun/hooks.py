@@ -16,7 +16,7 @@ everything is imported here at the top and nothing is imported lazily.
 """
 
 import fcntl
-import json
+from ocirun import fastjson as json
 import os
 import select
 import signal
@@ -65,7 +65,7 @@ def run_hook(hook, state, *, timeout_default=None, cwd=None):
 
 def _payload(state):
     # Compact like runc's; hooks parse it as JSON anyway.
-    return json.dumps(state, separators=(",", ":")).encode()
+    return json.dumps(state).encode()
 
 
 def _hook_path(err, hook):

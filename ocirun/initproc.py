@@ -20,7 +20,7 @@ import sys
 
 from ocirun import capabilities, hooks, lsm, paths, procattrs, rootfs
 from ocirun import syscalls as sc
-from ocirun.errors import OciError
+from ocirun.errors import HookError, OciError
 
 EXEC_MARKER = "ocirun-exec"
 
@@ -31,7 +31,8 @@ def main(plan, chan):
         setup(plan, chan)
     except BaseException as e:  # noqa: B902 - report anything to the parent
         try:
-            chan.send("error", msg=describe(e))
+            # A failed createContainer hook: the parent still runs poststop.
+            chan.send("error", msg=describe(e), hook=isinstance(e, HookError))
         finally:
             os._exit(1)
     try:
@@ -111,7 +112,8 @@ def setup(plan, chan):
             os._exit(1)
     h = cfg.get("hooks") or {}
     if h.get("createContainer"):
-        hooks.run_hooks(h["createContainer"], plan.state, "createContainer")
+        # runtime.md#state: in the container's namespaces, the pid it sees there.
+        hooks.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
 
     rootfs.pivot(root, plan.no_pivot)
     root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -177,11 +179,13 @@ def start(plan):
                 break
         except InterruptedError:
             continue
-    os.close(plan.fifo_fd)
+    # plan.fifo_fd stays open until the exec closes it (close-on-exec):
+    # `start` waits for that before it runs the poststart hooks.
     h = plan.config.get("hooks") or {}
     if h.get("startContainer"):
-        plan.state["status"] = "running"
-        hooks.run_hooks(h["startContainer"], plan.state, "startContainer")
+        # Not "running" yet: the program has not been executed (runtime.md#state).
+        hooks.run_hooks(h["startContainer"], dict(plan.state, status="created", pid=os.getpid()),
+                        "startContainer")
     aff = plan.config["process"].get("execCPUAffinity") or {}
     if aff.get("final"):
         procattrs.set_exec_cpu_affinity(aff, False)
@@ -200,16 +204,17 @@ def _dev_bound(mounts):
 
 
 def loopback_up():
-    """ip link set lo up, with an ioctl (no `ip` binary in the container)."""
-    import fcntl  # noqa: F401 - already loaded by the parent (see launcher)
-    import socket
-    import struct
+    """ip link set lo up: SIOCGIFFLAGS/SIOCSIFFLAGS on a socket (the container
+    has no `ip`); _socket and raw bytes spare the imports of socket/struct."""
+    import _socket
+    import fcntl
 
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, 0)
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM, 0)
     try:
-        req = struct.pack("16sh14x", b"lo", 0)
-        flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), 0x8913, req))[1]  # SIOCGIFFLAGS
-        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sh14x", b"lo", flags | 0x1))  # SIOCSIFFLAGS IFF_UP
+        req = b"lo".ljust(16, b"\0") + bytes(24)
+        res = fcntl.ioctl(s.fileno(), 0x8913, req)  # SIOCGIFFLAGS
+        flags = int.from_bytes(res[16:18], "little") | 0x1  # IFF_UP
+        fcntl.ioctl(s.fileno(), 0x8914, b"lo".ljust(16, b"\0") + flags.to_bytes(2, "little") + bytes(22))
     finally:
         s.close()
 

@@ -23,8 +23,9 @@ class Plan:
         self.__dict__.update(kw)
 
 
-def load(bundle):
-    """config.json -> (config, absolute bundle path, rootfs), fully validated."""
+def load(bundle, warn=None):
+    """config.json -> (config, absolute bundle path, rootfs), fully validated.
+    warn(path, message) gets the spec's warnings (see spec.validate.check)."""
     from ocirun.spec import fastschema, loader, validate
 
     config, bundle = loader.load_bundle(bundle or ".")
@@ -34,7 +35,7 @@ def load(bundle):
 
         schema.validate_config(config)
         raise OciError("config.json: invalid (the schema validators disagree: please report)")
-    validate.check(config, bundle)
+    validate.check(config, bundle, warn=warn)
     from ocirun import lsm
 
     lsm.check(config)
@@ -90,23 +91,23 @@ def cgroup_mounts(manager):
 def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     """Returns the created Container; its init is blocked on exec.fifo."""
     if config is None:
-        config, bundle, rootfs_dir = load(opts.get("bundle"))
+        config, bundle, rootfs_dir = load(opts.get("bundle"), warn=_spec_warner(logger))
     if "process" not in config:
         raise OciError("config.json: process: process property must not be empty")
     linux = config.get("linux") or {}
     st.validate_id(cid)
 
     # Everything the init will use is imported now (it imports nothing).
-    import json
+    from ocirun import fastjson as json
     from ocirun import capabilities, cgroups, hooks, initproc, lsm, namespaces, sync  # noqa: F401
 
     proc = config["process"]
     last_cap = capabilities.prepare()
     caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning)
-    if linux.get("namespaces") and any(n.get("type") == "network" and not n.get("path")
-                                       for n in linux["namespaces"]) or proc.get("terminal"):
-        import fcntl  # noqa: F401
-        import socket  # noqa: F401
+    import _socket  # noqa: F401 - initproc.loopback_up uses it
+    import fcntl  # noqa: F401
+    if proc.get("terminal"):
+        import socket  # noqa: F401 - initproc.setup_terminal
         import struct  # noqa: F401
     if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
         raise OciError("config.json: linux.namespaces: a mount namespace is required")
@@ -123,7 +124,10 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         "ociVersion": config.get("ociVersion", "1.3.0"), "id": cid, "status": st.CREATING,
         "bundle": bundle, "rootfs": rootfs_dir, "created": now_rfc3339(), "owner": "",
         "annotations": annotations, "hooks": config.get("hooks") or {},
-        "cgroup": manager.to_dict(), "pidns": _has_new(linux, "pid"),
+        # The directories create() is about to make are recorded before it
+        # runs: delete --force after a SIGKILLed create then removes them.
+        "cgroup": dict(manager.to_dict(), created=_missing_dirs(manager)),
+        "pidns": _has_new(linux, "pid"),
     }
     container, lock = store.new(cid, data)
     ns = pid = relay_fd = None
@@ -191,7 +195,11 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         if ns.has("user"):
             manager.apply(stage1)
             pid = _run_stage1(chan, stage1, ns, linux)
-        else:
+        # Recorded at once: delete --force after a SIGKILLed create finds the init.
+        data["pid"] = pid
+        data["pidStartTime"] = st.proc_start_time(pid)
+        container.save()
+        if not ns.has("user"):
             manager.apply(pid)
         from ocirun.cgroups.defaults import with_default_devices
 
@@ -199,9 +207,6 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             logger.warning(w)
         if "oomScoreAdj" in proc:
             _write(f"/proc/{pid}/oom_score_adj", str(proc["oomScoreAdj"]), "process.oomScoreAdj")
-        data["pid"] = pid
-        data["pidStartTime"] = st.proc_start_time(pid)
-        container.save()
         hook_state["pid"] = pid
         chan.send("go", pid=pid)
         while True:
@@ -209,6 +214,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             if msg is None:
                 raise OciError("container init exited unexpectedly")
             if msg["t"] == "error":
+                # A createContainer hook failed: poststop still runs (runtime.md#lifecycle step 5).
+                hooks_began = hooks_began or bool(msg.get("hook"))
                 raise OciError(msg["msg"])
             if msg["t"] == "debug":
                 logger.debug(msg["msg"])
@@ -260,6 +267,27 @@ def _idmap_fds(config, linux):
         from ocirun import userns
 
         out[i] = userns.idmap_fd(uid, gid)
+    return out
+
+
+def _spec_warner(logger):
+    def warn(path, message):
+        # One line per problem: capabilities.masks reports the capability
+        # entries itself (it also knows which ones this kernel lacks).
+        if not path.startswith("process.capabilities."):
+            logger.warning(f"config.json: {path}: {message}" if path else f"config.json: {message}")
+    return warn
+
+
+def _missing_dirs(manager):
+    """The cgroup directories (with missing parents, top first) that do not exist yet."""
+    out = []
+    for d in manager.paths.values():
+        chain = []
+        while not os.path.isdir(d) and os.path.dirname(d) != d:
+            chain.append(d)
+            d = os.path.dirname(d)
+        out.extend(x for x in reversed(chain) if x not in out)
     return out
 
 

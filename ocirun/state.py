@@ -4,7 +4,7 @@
 <root>/<id>/exec.fifo    exists from create until start (the start barrier)
 
 The directory is made with one mkdir, so two creates of one id cannot both
-win. Every write is temp file + fsync + rename, never in place. Status is
+win. Every write is temp file + rename, never in place. Status is
 recomputed from the init process on every read: pid plus its start time in
 /proc/PID/stat, so a reused pid never counts as running.
 """
@@ -47,11 +47,13 @@ def proc_start_time(pid):
 
 
 def write_atomic(path, data, mode=0o600):
+    """Temp file + rename: a reader sees the old or the new file, never a torn
+    one, whenever the writer dies. No fsync (runc has none either): the state
+    does not outlive a machine crash any more than the containers do."""
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)

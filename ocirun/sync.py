@@ -8,8 +8,9 @@
 
 Each message is far below PIPE_BUF, so a write is atomic.
 """
-import json
 import os
+
+from ocirun import fastjson as json
 
 
 class Channel:

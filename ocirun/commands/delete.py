@@ -6,7 +6,6 @@ error; a created one too (runc deletes it silently; we follow the spec).
 """
 import errno
 import os
-import shutil
 import signal
 
 from ocirun import state as st
@@ -28,15 +27,29 @@ def run(opts, args, logger):
         if not force:
             raise
         # A torn state file: nothing can be trusted but the directory.
-        shutil.rmtree(os.path.join(store.root, args[0]), ignore_errors=True)
+        _rmtree(os.path.join(store.root, args[0]), ignore_errors=True)
         return 0
     destroy(c, force, logger)
     return 0
 
 
 def destroy(c, force, logger):
-    lock = c.lock()
     try:
+        lock = c.lock()
+    except FileNotFoundError:
+        if force:
+            return  # deleted meanwhile
+        raise ContainerNotFound(c.id) from None
+    try:
+        # Re-read under the lock: a create may have recorded its init since.
+        try:
+            c.data = st.Store(c.root).load(c.id).data
+        except ContainerNotFound:
+            if force:
+                return
+            raise
+        except OciError:
+            pass  # torn: go on with what was read before
         status = c.status()
         if status != st.STOPPED:
             if not force:
@@ -47,9 +60,10 @@ def destroy(c, force, logger):
             from ocirun import cgroups
 
             manager = cgroups.load_manager(c.data["cgroup"])
-            if not c.data.get("pidns"):
-                # Sharing the host's pid namespace: the init's death does
-                # not take the other processes with it.
+            if force or not c.data.get("pidns"):
+                # Sharing the host's pid namespace, the init's death does
+                # not take the other processes with it; and a create killed
+                # midway may have left processes in the cgroup.
                 _quiet(manager.kill_all, signal.SIGKILL)
             if c.data.get("paused"):
                 _quiet(manager.thaw)
@@ -58,7 +72,7 @@ def destroy(c, force, logger):
             except OciError as e:
                 logger.warning(str(e))
         state = c.spec_state()
-        shutil.rmtree(c.dir, ignore_errors=True)
+        _rmtree(c.dir, ignore_errors=True)
     finally:
         os.close(lock)
     poststop = (c.data.get("hooks") or {}).get("poststop") or []
@@ -67,6 +81,12 @@ def destroy(c, force, logger):
 
         state["status"] = st.STOPPED
         hooks.run_hooks(poststop, state, "poststop")
+
+
+def _rmtree(path, ignore_errors=True):
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 def _quiet(fn, *a):

@@ -102,7 +102,7 @@ def start_process(c, config, proc, opts, logger):
     if linux.get("seccomp"):
         from ocirun import seccomp as seccomp_mod
 
-        seccomp = seccomp_mod.prepare(linux["seccomp"], proc)
+        seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
     if proc.get("terminal"):
         import fcntl  # noqa: F401 - the child uses them and may not import
         import socket  # noqa: F401
@@ -114,6 +114,10 @@ def start_process(c, config, proc, opts, logger):
     try:
         exec_fd = launcher.exec_memfd()
         fds.append(exec_fd)
+        if seccomp is not None:
+            listener = seccomp.connect_listener()
+            if listener is not None:
+                fds.append(listener)
         console_fd = None
         if proc.get("terminal"):
             if opts.get("console-socket"):
@@ -133,7 +137,7 @@ def start_process(c, config, proc, opts, logger):
         plan = launcher.Plan(proc=proc, ns_fds=ns_fds, caps=caps, last_cap=last_cap, seccomp=seccomp,
                              exec_fd=exec_fd, console_fd=console_fd, console_mount=False,
                              preserve_fds=int(opts.get("preserve-fds") or 0), config=config,
-                             env=None, exe=None, state={"pid": c.pid})
+                             env=None, exe=None, state=c.spec_state())
         parent_r, parent_w, child_r, child_w = sync.pair()
         fds += [parent_r, parent_w]
         chan = sync.Channel(parent_r, parent_w)

@@ -58,6 +58,18 @@ class Compiler:
             self.cache[key] = self.compile(node, name)
         return lambda v: self.cache[key](v)
 
+    def lazy(self, s, base):
+        """Compile on first use: most of the schema (other platforms, rare
+        fields) is never reached by a given config."""
+        box = []
+
+        def check(v):
+            if not box:
+                box.append(self.compile(s, base))
+            return box[0](v)
+
+        return check
+
     def compile(self, s, base):
         if "$ref" in s:
             return self.ref(base, s["$ref"])
@@ -148,7 +160,7 @@ class Compiler:
         if "maxProperties" in s:
             n = s["maxProperties"]
             add(lambda v, n=n: not isinstance(v, dict) or len(v) <= n)
-        props = {k: self.compile(x, base) for k, x in (s.get("properties") or {}).items()}
+        props = {k: self.lazy(x, base) for k, x in (s.get("properties") or {}).items()}
         pats = [(re.compile(p), self.compile(x, base)) for p, x in (s.get("patternProperties") or {}).items()]
         extra = s.get("additionalProperties", True)
         more = self.compile(extra, base) if isinstance(extra, dict) else None
@@ -185,11 +197,18 @@ class Compiler:
 _compiled = {}
 
 
+def schema_dir():
+    """Installed package data (ocirun/schemas) first, then the checkout's schemas/."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for d in (os.path.join(here, "schemas"), os.path.join(os.path.dirname(here), "schemas")):
+        if os.path.isfile(os.path.join(d, "config.json")):
+            return d
+    raise FileNotFoundError(f"ocirun schemas not found next to {here}")
+
+
 def is_valid(doc, name="config.json", directory=None):
     if directory is None:
-        from ocirun.spec.schema import schema_dir
-
-        directory = str(schema_dir())
+        directory = schema_dir()
     key = (directory, name)
     if key not in _compiled:
         c = Compiler(directory)

@@ -5,7 +5,6 @@ Only the standard json module: the schema and semantic checks come later
 """
 
 import errno
-import json
 import os
 import stat
 
@@ -38,7 +37,23 @@ def load_bundle(bundle):
     except OSError as e:
         raise SyscallError("open", e.errno or errno.EIO, cfg) from None
     try:
-        config = json.loads(data, parse_constant=_reject_constant)
+        # The C scanner alone (no `import json`) for the common case; any
+        # failure is parsed again by json below for its precise message.
+        from ocirun import fastjson
+
+        config = fastjson.loads(data)
+    except (ValueError, RecursionError):
+        config = _slow_loads(data)
+    if not isinstance(config, dict):
+        raise InvalidSpec("", "config must be a JSON object")
+    return config, path
+
+
+def _slow_loads(data):
+    import json
+
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
         raise InvalidSpec("", f"invalid JSON: {e.msg} (line {e.lineno} column {e.colno})") from None
     except UnicodeDecodeError as e:
@@ -47,9 +62,6 @@ def load_bundle(bundle):
         raise InvalidSpec("", f"invalid JSON: {e}") from None
     except RecursionError:
         raise InvalidSpec("", "invalid JSON: nested too deeply") from None
-    if not isinstance(config, dict):
-        raise InvalidSpec("", "config must be a JSON object")
-    return config, path
 
 
 def rootfs_path(config, bundle):

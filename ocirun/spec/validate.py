@@ -9,7 +9,7 @@ check. Problems the spec says to warn about (unknown capabilities, relative
 mount destinations, personality flags) go to `warn(path, message)`.
 """
 
-import json
+from ocirun import fastjson as json
 import os
 
 from ocirun.errors import InvalidSpec
@@ -104,14 +104,14 @@ MINOR_MAX = (1 << 20) - 1
 
 def _q(value):
     """Quote a value for a one-line message ('pid'); control chars escaped."""
-    return "'" + json.dumps(str(value), ensure_ascii=False)[1:-1] + "'"
+    return "'" + json.dumps(str(value))[1:-1] + "'"
 
 
 def _key(base, key):
     """JSON path of a map entry: a.b for plain keys, a["x.y"] otherwise."""
     if key.isidentifier() and key.isascii():
         return f"{base}.{key}" if base else key
-    return f"{base}[{json.dumps(key, ensure_ascii=False)}]"
+    return f"{base}[{json.dumps(key)}]"
 
 
 def _obj(value):

@@ -277,13 +277,38 @@ def test_seccomp_claims(doc):
     assert set(sc["operators"]) == set(seccomp.known_operators())
     assert set(sc["archs"]) == set(seccomp.known_archs())
     assert set(sc.get("supportedFlags", [])) <= set(sc["knownFlags"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", doc["annotations"]["io.github.seccomp.libseccomp.version"])
+
+    from ocirun.errors import InvalidSpec
+
+    proc = {"args": ["/bin/true"], "noNewPrivileges": True}
+
+    def prepare(**cfg):
+        seccomp.prepare(dict({"defaultAction": "SCMP_ACT_ALLOW"}, **cfg), proc)
+
+    for action in sc["actions"]:
+        extra = {"listenerPath": "/run/x.sock"} if action == "SCMP_ACT_NOTIFY" else {}
+        prepare(syscalls=[{"names": ["getcwd"], "action": action}], **extra)
+    for op in sc["operators"]:
+        prepare(syscalls=[{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO",
+                           "args": [{"index": 0, "value": 1, "valueTwo": 1, "op": op}]}])
+    for arch in sc["archs"]:
+        try:
+            prepare(architectures=[arch], syscalls=[{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}])
+        except InvalidSpec as e:  # recognised; libseccomp mixes no byte orders in one filter
+            assert "byte order" in str(e), (arch, str(e))
+    for flag in sc["knownFlags"]:
+        if flag in sc.get("supportedFlags", sc["knownFlags"]):
+            prepare(flags=[flag])
+        else:
+            with pytest.raises(InvalidSpec, match="not supported"):
+                prepare(flags=[flag])
 
 
 def test_not_implemented_is_disabled(doc):
     linux = doc["linux"]
-    assert linux["intelRdt"] == {"enabled": False}
-    assert linux["netDevices"] == {"enabled": False}
-    assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
+    assert linux["intelRdt"] == {"enabled": False}  # nothing writes resctrl
+    assert set(linux["mountExtensions"]) == {"idmap"}
     from ocirun import lsm
 
     # ocirun.lsm refuses labels on a host without the LSM: enabled means "host has it".
@@ -394,3 +419,48 @@ def test_every_claimed_namespace_can_be_created(doc, oci, bundle):
     for t in types:
         assert inside[t].startswith(names[t] + ":["), inside[t]
         assert inside[t] != os.readlink(f"/proc/self/ns/{names[t]}"), t
+
+
+def test_idmap_claim(doc, oci, bundle, tmp_path):
+    """features-linux.md#linuxFeaturesMountExtensions: with idmap enabled, a
+    mount's uidMappings/gidMappings are applied (config.md#posix-platform-mounts)."""
+    if not doc["linux"]["mountExtensions"]["idmap"]["enabled"]:
+        assert "idmap" not in doc["mountOptions"]
+        return
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    os.chown(src / "f", 0, 0)
+
+    def edit(idmapped):
+        def fn(c):
+            m = {"destination": "/mnt", "type": "bind", "source": str(src), "options": ["bind"]}
+            if idmapped:
+                m["options"].append("idmap")
+                m["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
+                m["gidMappings"] = [{"containerID": 0, "hostID": 2000, "size": 1}]
+            c["mounts"].append(m)
+        return fn
+
+    for idmapped, owner in ((False, "0:0"), (True, "1000:2000")):
+        p = oci("run", "--bundle", bundle(args=["/bin/stat", "-c", "%u:%g", "/mnt/f"], edit=edit(idmapped)),
+                new_id())
+        assert (p.returncode, p.stdout.strip()) == (0, owner), p.stderr
+
+
+@pytest.mark.skipif(not shutil.which("ip"), reason="needs ip(8) to make a veth pair")
+def test_net_devices_claim(doc, oci, bundle):
+    """features-linux.md#linuxFeaturesNetDevices: with netDevices enabled, a host
+    interface is moved into the container's network namespace and renamed."""
+    if not doc["linux"]["netDevices"]["enabled"]:
+        return
+    host = "ocf" + new_id()[-8:]
+    subprocess.run(["ip", "link", "add", host, "type", "veth", "peer", "name", host + "p"], check=True)
+    try:
+        def edit(c):
+            c["linux"]["netDevices"] = {host: {"name": "eth7"}}
+        p = oci("run", "--bundle", bundle(args=["/bin/ls", "/sys/class/net"], edit=edit), new_id())
+        assert p.returncode == 0, p.stderr
+        assert "eth7" in p.stdout.split() and host not in p.stdout.split()
+    finally:
+        subprocess.run(["ip", "link", "del", host + "p"], capture_output=True)

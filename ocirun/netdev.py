@@ -24,11 +24,12 @@ RTM_NEWADDR, RTM_GETADDR = 20, 22
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
 NLM_F_DUMP_INTR = 0x10
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_NET_NS_FD = 1, 3, 4, 28
+IFLA_IFNAME, IFLA_NET_NS_FD = 3, 28
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST, IFA_FLAGS, IFA_RT_PRIORITY = 1, 2, 4, 8, 9
 IFA_F_PERMANENT = 0x80
-# ifa flags the kernel accepts on RTM_NEWADDR (the rest are state it reports)
-IFA_SETTABLE = 0x02 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800  # NODAD HOMEADDRESS MANAGETEMPADDR NOPREFIXROUTE MCAUTOJOIN STABLE_PRIVACY
+# ifa flags the kernel accepts on RTM_NEWADDR (the rest are state it reports):
+# NODAD HOMEADDRESS MANAGETEMPADDR NOPREFIXROUTE MCAUTOJOIN STABLE_PRIVACY
+IFA_SETTABLE = 0x02 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800
 RT_SCOPE_UNIVERSE = 0
 IFF_UP = 0x1
 
@@ -45,8 +46,6 @@ class Link:
         self.index = index
         self.flags = flags
         self.name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace")
-        self.mtu = struct.unpack("=I", attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else None
-        self.mac = attrs.get(IFLA_ADDRESS)
 
 
 class Address:
@@ -221,6 +220,8 @@ def move_all(devices, pid):
     try:
         host = Netlink()
         inner = _in_netns(ns_fd, Netlink)
+        # Every device is checked before the first one moves.
+        todo = []
         for host_name, dev in devices.items():
             new = (dev or {}).get("name") or host_name
             link = host.link(host_name)
@@ -230,6 +231,8 @@ def move_all(devices, pid):
                 where = _field(host_name, "name") if (dev or {}).get("name") else _field(host_name)
                 raise InvalidSpec(where, f"network device {new!r} already exists in the container's "
                                          "network namespace")
+            todo.append((host_name, link, new))
+        for host_name, link, new in todo:
             move(host, inner, ns_fd, host_name, link, new)
     finally:
         for s in (host, inner):

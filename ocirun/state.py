@@ -81,10 +81,16 @@ class Container:
             return STOPPED
         if self.data.get("status") == CREATING:
             return CREATING
+        # Before the fifo: a created container can be paused too (as in runc).
+        # The record is confirmed by one read of the freezer, so a cgroup
+        # thawed behind our back reads as running again.
+        if self.data.get("paused"):
+            from ocirun.cgroups import saved_frozen
+
+            if saved_frozen(self.data.get("cgroup")) is not False:
+                return PAUSED
         if os.path.exists(os.path.join(self.dir, FIFO)):
             return CREATED
-        if self.data.get("paused"):
-            return PAUSED
         return RUNNING
 
     def spec_state(self):

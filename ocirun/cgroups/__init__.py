@@ -38,6 +38,31 @@ def create_manager(cgroups_path, container_id, *, root=DEFAULT_ROOT, mountinfo="
     return m
 
 
+def saved_frozen(saved):
+    """Does the freezer of a saved manager dict (state["cgroup"]) say frozen? None when unreadable.
+
+    One small read and no further imports: `state` uses it to confirm a
+    container recorded as paused is still frozen.
+    """
+    paths = (saved or {}).get("paths") or {}
+    for name, d in paths.items():
+        if "freezer" in name.split(","):
+            text = _read(d + "/freezer.state")
+            return None if text is None else text.strip() in ("FROZEN", "FREEZING")
+    if paths.get(UNIFIED):
+        text = _read(paths[UNIFIED] + "/cgroup.freeze")
+        return None if text is None else text.strip() == "1"
+    return None
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def load_manager(d):
     """Manager.from_dict without importing base yourself."""
     from .base import Manager

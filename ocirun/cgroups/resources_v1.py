@@ -49,37 +49,26 @@ def set_cpuset(d, res, warnings):
 
 def device_rule(rule, index):
     """'c 1:3 rwm' from a linux.resources.devices entry (unset type/major/minor mean all)."""
-    where = f"linux.resources.devices[{index}]"
-    kind = rule.get("type") or "a"
-    if kind not in ("a", "b", "c"):
-        raise InvalidSpec(f"{where}.type", f'invalid device type "{kind}"')
-    if not isinstance(rule.get("allow"), bool):
-        raise InvalidSpec(f"{where}.allow", "is required and must be a boolean")
-    nums = []
-    for key in ("major", "minor"):
-        value = rule.get(key)
-        if value is None or value == -1:
-            nums.append("*")
-        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidSpec(f"{where}.{key}", f"invalid device number {value!r}")
-        else:
-            nums.append(str(value))
-    access = rule.get("access") or "rwm"
-    if not isinstance(access, str) or not set(access) <= set("rwm") or len(set(access)) != len(access):
-        raise InvalidSpec(f"{where}.access", f'invalid device access "{access}"')
-    return f"{kind} {nums[0]}:{nums[1]} {access}"
+    from .devices import line, parse_rule
+
+    _allow, kind, major, minor, mask = parse_rule(rule, index)
+    return line(kind, major, minor, mask)
 
 
 def set_devices(d, res, warnings):
-    """config-linux.md#allowed-device-list: entries apply in order, from deny-all."""
+    """config-linux.md#allowed-device-list: entries apply in order, from deny-all.
+
+    Only what differs from the cgroup's current list is written (devices.py).
+    """
     rules = res.get("devices")
     if rules is None:
         return
-    lines = [(bool(r.get("allow")), device_rule(r, i)) for i, r in enumerate(rules)]
+    from .devices import emulate, v1_writes
+
+    target = emulate(rules)
     d = _need(d, "devices", "devices")
-    write_file(d, "devices.deny", "a")
-    for allow, line in lines:
-        write_file(d, "devices.allow" if allow else "devices.deny", line)
+    for name, value in v1_writes(target, try_read(d, "devices.list")):
+        write_file(d, name, value)
 
 
 # -- memory ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """linux.resources → cgroup v2 files, one small function per controller.
 
-Written in runc's order: pids, memory, io, cpu, cpuset, hugetlb, rdma, then
-the `unified` map. Device filtering on v2 is eBPF and lives elsewhere.
+Written in runc's order: pids, memory, io, cpu, devices, cpuset, hugetlb,
+rdma, then the `unified` map. Device filtering on v2 is an eBPF program
+(ebpf.py) attached to the cgroup.
 v1-only settings with no v2 file (swappiness, kernel memory, OOM-killer
 switch, blkio leaf weights, net_cls/net_prio) are ignored with a warning,
 as runc ignores them; realtime CPU settings are refused (cannot be applied).
@@ -192,6 +193,15 @@ def set_cpu(d, res, warnings):
             _write(d, "cpu.max.burst", deferred)
 
 
+def set_devices(d, res, warnings):
+    """config-linux.md#allowed-device-list through an eBPF program (ebpf.py)."""
+    rules = res.get("devices")
+    if rules is not None:
+        from .ebpf import set_devices as attach_filter
+
+        attach_filter(d, rules)
+
+
 def set_cpuset(d, res, warnings):
     cpu = res.get("cpu") or {}
     if cpu.get("cpus"):
@@ -241,7 +251,7 @@ def set_unified(d, unified):
             _write(d, key, line)
 
 
-ORDER = (set_pids, set_memory, set_io, set_cpu, set_cpuset, set_hugetlb, set_rdma, set_network)
+ORDER = (set_pids, set_memory, set_io, set_cpu, set_devices, set_cpuset, set_hugetlb, set_rdma, set_network)
 
 
 def apply(d, res):

@@ -138,3 +138,9 @@ class V1Manager(Manager):
         from .resources_v1 import apply
 
         return apply(self, resources or {})
+
+    def stats(self):
+        """runc's events --stats object (stats.py)."""
+        from .stats import stats_v1
+
+        return stats_v1(self)

@@ -111,7 +111,14 @@ class V2Manager(Manager):
         super().kill_all(sig)
 
     def set(self, resources):
+        """linux.resources, devices included (an eBPF filter, ebpf.py)."""
         from .resources_v2 import apply
 
         return apply(self.dir, resources or {})
+
+    def stats(self):
+        """runc's events --stats object (stats.py)."""
+        from .stats import stats_v2
+
+        return stats_v2(self.dir)
 

@@ -24,6 +24,11 @@ def run(opts, args, logger):
     opts["_relay"] = not detach  # a terminal without --console-socket: relay it ourselves
     c = launcher.create(cid, opts, store, logger)
     pidfd = None if detach else os.pidfd_open(c.pid)
+    if not detach:
+        # Before start: a signal that comes once the program runs must
+        # reach it, not kill us (and orphan the container).
+        for s in FORWARD:
+            signal.signal(s, lambda n, _f: _forward(pidfd, n))
     try:
         start.run(opts, [cid], logger)
     except BaseException:
@@ -33,8 +38,6 @@ def run(opts, args, logger):
     if detach:
         return 0
     try:
-        for s in FORWARD:
-            signal.signal(s, lambda n, _f: _forward(pidfd, n))
         if c.relay_fd is not None:
             from ocirun import console
 

@@ -4,11 +4,9 @@ The schemas live in `schemas/` (draft-04, written from the runtime-spec text and
 proven by tests to judge documents exactly like the spec's published schemas).
 They check structure and types only; cross-field rules are in spec/validate.py.
 
-jsonschema is imported lazily: it costs tens of milliseconds and most commands
+jsonschema is imported lazily: importing it takes about 0.1 s and most commands
 (state, kill, delete) never need it.
 """
-
-from pathlib import Path
 
 from ocirun.errors import InvalidSpec
 
@@ -21,6 +19,8 @@ _validators = {}  # schema file name -> Draft4Validator, built on first use
 
 def schema_dir():
     """The directory holding our schemas: installed package data first, then the repo checkout."""
+    from pathlib import Path
+
     here = Path(__file__).resolve()
     for candidate in (here.parent.parent / "schemas", here.parents[2] / "schemas"):
         if (candidate / "config.json").is_file():
@@ -106,7 +106,7 @@ def _message(error):
     full = repr(error.instance)
     if len(full) > _MAX_REPR and full in message:
         message = message.replace(full, _short(error.instance), 1)
-    message = " ".join(message.split())
+    message = message.replace("\r", " ").replace("\n", " ")
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."
     return message

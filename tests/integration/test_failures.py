@@ -290,24 +290,107 @@ def test_killed_during_create_container_hook(oci, leftovers, bundle, tmp_path):
     recover(oci, leftovers, cid)
 
 
-# Each run kills at a different moment: before the state dir, around the
-# cgroup, fork, mounts, and after the init reported ready. The runtime's own
-# start-up takes about 0.1-0.3 s here, so the delays span that and more.
-DELAYS = (0.02, 0.05, 0.08, 0.11, 0.14, 0.17, 0.2, 0.24, 0.3, 0.4)
+# timeout(1) sends KILL to its whole process group, itself included.
+KILLED = (-signal.SIGKILL, 128 + signal.SIGKILL)
 
 
-def test_killed_at_random_moments(oci, leftovers, bundle, tmp_path):
+def test_killed_after_delays(oci, leftovers, bundle, tmp_path):
+    """`timeout -s KILL` at small fixed delays, and at fractions of the time a
+    whole create takes on this (possibly loaded) machine."""
     b = bundle(["/bin/sh", "-c", "exit 0"])
+    t0 = time.monotonic()
+    cid = new_id("kill")
+    assert run_detached(oci.cmd("create", "--bundle", b, cid), tmp_path).returncode == 0
+    full = time.monotonic() - t0
+    recover(oci, leftovers, cid)
     outcomes = []
-    for delay in DELAYS:
+    for delay in (0.02, 0.1, *(round(full * f, 3) for f in (0.5, 0.65, 0.8, 0.9, 1.0))):
         cid = new_id("kill")
         p = run_detached(["timeout", "-s", "KILL", str(delay), *oci.cmd("create", "--bundle", b, cid)],
                          tmp_path)
         assert "Traceback" not in p.stderr, p.stderr
         outcomes.append((delay, p.returncode, recover(oci, leftovers, cid)))
-    # timeout(1) sends KILL to its process group, itself included.
-    assert {-signal.SIGKILL, 137} & {o[1] for o in outcomes}, f"no run was killed: {outcomes}"
-    print(outcomes)
+    assert set(KILLED) & {o[1] for o in outcomes}, f"no run was killed: {outcomes}"
+
+
+def _procs_in(oci, cid):
+    from ocirun import cgroups
+
+    d = cgroups.create_manager(None, cid).path("pids")
+    try:
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def _record(oci, cid):
+    try:
+        with open(os.path.join(oci.root, cid, "state.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _recorded_pid(oci, cid):
+    return _record(oci, cid).get("pid")
+
+
+def _caps_dropped(oci, cid):
+    """The init applied process.capabilities: the last step before it reports ready."""
+    def bounding(pid):
+        with open(f"/proc/{pid}/status") as f:
+            return [x for x in f if x.startswith("CapBnd:")]
+
+    pid = _recorded_pid(oci, cid)
+    return bool(pid) and bounding(pid) != bounding("self")
+
+
+def _init_mounted(oci, cid):
+    pid = _recorded_pid(oci, cid)
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            return " /dev/pts " in f.read().replace("/rootfs/dev/pts ", " /dev/pts ")
+    except OSError:
+        return False
+
+
+# The moments, in the order create reaches them.
+MOMENTS = {
+    "state dir claimed": lambda oci, cid: os.path.isdir(os.path.join(oci.root, cid)),
+    "cgroup made": lambda oci, cid: any(os.path.isdir(d) for d in Leftovers.cgroup_dirs(None, cid)),
+    "init pid recorded": lambda oci, cid: bool(_recorded_pid(oci, cid)),
+    "init in its cgroup": lambda oci, cid: bool(_procs_in(oci, cid)),
+    "rootfs mounted": _init_mounted,
+    "init dropped capabilities": _caps_dropped,
+    "created recorded": lambda oci, cid: _record(oci, cid).get("status") == "created",
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_killed_at_a_moment(oci, leftovers, bundle, moment):
+    """Watch the create from outside and SIGKILL the runtime as soon as it
+    reaches `moment` (it may have gone a little further by then)."""
+    b = bundle(["/bin/sh", "-c", "exit 0"])
+    cid = new_id("kill")
+    reached = MOMENTS[moment]
+    proc = subprocess.Popen(oci.cmd("create", "--bundle", b, cid), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hit = False
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            hit = reached(oci, cid)
+        except OSError:
+            hit = False
+        if hit:
+            proc.kill()
+            break
+        time.sleep(0.0005)
+    proc.wait(timeout=30)
+    if not hit:
+        assert proc.returncode == 0, "the create failed on its own"
+    print(moment, hit, recover(oci, leftovers, cid))
 
 
 def test_delete_force_waits_for_a_create_in_progress(oci, leftovers, bundle, tmp_path):

@@ -7,6 +7,7 @@ Containers that must stay up block on a fifo in a bind-mounted host
 directory (released by the test) or run `sleep`; the `oci` fixture deletes
 what is left.
 """
+import calendar
 import json
 import os
 import re
@@ -110,16 +111,23 @@ def test_lifecycle_create_start_exit_delete(oci, bundle, tmp_path):
     assert "owner" in s and isinstance(s["owner"], str)
     # The created time is now-ish (UTC "Z").
     assert s["created"].endswith("Z")
-    stamp = time.mktime(time.strptime(s["created"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    stamp = calendar.timegm(time.strptime(s["created"][:19], "%Y-%m-%dT%H:%M:%S"))
     assert before - 2 <= stamp <= time.time() + 2
     pid = s["pid"]
 
     time.sleep(0.2)  # would be plenty for the shell to touch its marker
     assert not (m / "marker").exists(), "process.args ran before start"
     assert status(oci, cid) == "created"
+    # runtime.md#lifecycle step 2: later changes to config.json MUST NOT affect the container.
+    with open(os.path.join(b, "config.json")) as f:
+        changed = json.load(f)
+    changed["process"]["args"] = ["/bin/sh", "-c", "touch /m/wrong"]
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(changed, f)
 
     oci("start", cid, check=True)
     wait_until(lambda: (m / "marker").exists(), what="the marker")
+    assert not (m / "wrong").exists()
     s = oci.state(cid)
     assert (s["status"], s["pid"]) == ("running", pid)
 
@@ -151,6 +159,17 @@ def test_annotations_in_state(oci, bundle):
     cid = new_id()
     oci_files(oci, "create", "--bundle", b, cid, check=True)
     assert oci.state(cid)["annotations"] == {"org.test.k": "v"}
+
+
+def test_create_without_process_fails(oci, bundle):
+    """runtime.md#start: "This operation MUST generate an error if `process`
+    was not set" -- we refuse at create already (as runc), creating nothing."""
+    cid = new_id()
+    p = oci_files(oci, "create", "--bundle", bundle(edit=lambda c: c.pop("process")), cid)
+    assert p.returncode == 1
+    assert "process" in p.stderr
+    assert oci("state", cid).returncode == 1
+    assert pids_with(cid) == []
 
 
 def test_start_twice_fails(oci, bundle):

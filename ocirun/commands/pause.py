@@ -1,0 +1,32 @@
+"""pause: freeze every process of the container (v1 freezer / v2 cgroup.freeze).
+
+As runc: a running or created container can be paused; anything else is
+"container not running" (a paused one included).
+"""
+import os
+
+from ocirun import state as st
+from ocirun.errors import InvalidState
+
+
+def run(opts, args, logger):
+    store = st.Store(opts["root"])
+    c = store.load(args[0])
+    lock = c.lock()
+    try:
+        c = store.load(args[0])  # re-read under the lock
+        if c.status() not in (st.RUNNING, st.CREATED) or not c.data.get("cgroup"):
+            raise InvalidState("container not running")
+        from ocirun import cgroups
+
+        manager = cgroups.load_manager(c.data["cgroup"])
+        manager.freeze()
+        c.data["paused"] = True
+        try:
+            c.save()
+        except BaseException:
+            manager.thaw()  # unrecorded, a frozen container would be stuck
+            raise
+    finally:
+        os.close(lock)
+    return 0

@@ -1,0 +1,23 @@
+"""resume: thaw a paused container. Anything but paused is "container not paused" (runc)."""
+import os
+
+from ocirun import state as st
+from ocirun.errors import InvalidState
+
+
+def run(opts, args, logger):
+    store = st.Store(opts["root"])
+    c = store.load(args[0])
+    lock = c.lock()
+    try:
+        c = store.load(args[0])  # re-read under the lock
+        if c.status() != st.PAUSED:
+            raise InvalidState("container not paused")
+        from ocirun import cgroups
+
+        cgroups.load_manager(c.data["cgroup"]).thaw()
+        c.data.pop("paused", None)
+        c.save()
+    finally:
+        os.close(lock)
+    return 0

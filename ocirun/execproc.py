@@ -76,6 +76,7 @@ def setup(plan, chan):
             os.set_inheritable(fd, True)
         except OSError:
             pass
+    initproc.default_signals()
     lsm.apply_exec_labels(proc)
     if plan.seccomp is not None and not early:
         plan.seccomp(plan.state)

@@ -16,6 +16,7 @@ ready and blocks on exec.fifo until `start`.
 """
 import errno
 import os
+import signal
 import sys
 
 from ocirun import capabilities, hooks, lsm, paths, procattrs, rootfs
@@ -189,11 +190,19 @@ def start(plan):
     aff = plan.config["process"].get("execCPUAffinity") or {}
     if aff.get("final"):
         procattrs.set_exec_cpu_affinity(aff, False)
+    default_signals()
     lsm.apply_exec_labels(plan.config["process"])
     if plan.seccomp is not None and not plan.seccomp.needs_early(plan.config["process"]):
         plan.seccomp(plan.state)
     args = plan.config["process"]["args"]
     os.execve(plan.exec_fd, [EXEC_MARKER, plan.exe, *args], plan.env)
+
+
+def default_signals():
+    """CPython ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored
+    across exec: give the container the default dispositions."""
+    for s in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(s, signal.SIG_DFL)
 
 
 def _dev_bound(mounts):

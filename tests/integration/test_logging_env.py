@@ -497,8 +497,6 @@ def test_closed_stderr_becomes_dev_null(oci, bundle):
     oci("delete", "--force", cid, check=True)
 
 
-@pytest.mark.xfail(strict=True, reason="CPython ignores SIGPIPE/SIGXFSZ and ignored signals survive "
-                   "execve: initproc.start (and exec) must reset them to SIG_DFL before the last exec")
 def test_container_signal_dispositions_are_default(oci, bundle):
     """The container must not inherit the runtime's Python-specific SIG_IGNs."""
     p = oci("run", "--bundle", bundle(args=["/bin/sh", "-c", "grep SigIgn /proc/self/status"]),

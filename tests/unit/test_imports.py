@@ -1,0 +1,61 @@
+"""Start-up stays lean (issue: speed): the hot commands import only what they
+need. Each check runs a fresh isolated interpreter like the launcher does."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# What `import ocirun.cli` + parsing a command line may load beyond a bare
+# `python -I -S -c pass` (which already has os, codecs, io, abc, stat, ...).
+CLI_ALLOWED = {"ocirun", "ocirun.cli", "ocirun.errors", "ocirun.log", "time",
+               # os itself (-S skips site, which is what would have loaded it)
+               "os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
+# What `state` may load on top of the CLI (no json, re, enum, jsonschema).
+STATE_ALLOWED = CLI_ALLOWED | {
+    "ocirun.commands", "ocirun.commands.state", "ocirun.state", "ocirun.fastjson", "_json", "fcntl",
+}
+
+
+def loaded_modules(code, *args):
+    """Modules a fresh `python -I -S` has after running `code` (minus the baseline)."""
+    probe = ("import sys; before = set(sys.modules); sys.path.insert(0, %r)\n" % REPO) + code + (
+        "\nprint('\\n'.join(sorted(set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", probe, *args], capture_output=True,
+                         text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_cli_parse_imports_only_its_allow_list():
+    mods = loaded_modules("from ocirun import cli\ncli.parse_flags(['--root', '/x', 'state', 'a'], "
+                          "cli.GLOBAL_FLAGS, '')")
+    assert mods <= CLI_ALLOWED, sorted(mods - CLI_ALLOWED)
+
+
+def test_state_never_imports_json_re_or_jsonschema(tmp_path):
+    code = ("from ocirun import cli\n"
+            "try:\n    cli.main(['--root', %r, 'state', 'nope'])\nexcept SystemExit:\n    pass\n") % str(tmp_path)
+    mods = loaded_modules(code)
+    assert not {"jsonschema", "json", "re", "enum"} & mods, sorted(mods)
+    assert mods <= STATE_ALLOWED, sorted(mods - STATE_ALLOWED)
+
+
+@pytest.mark.parametrize("cmd", [["kill", "nope", "9"], ["delete", "--force", "nope"], ["list"]])
+def test_other_hot_commands_never_import_jsonschema(tmp_path, cmd):
+    code = ("from ocirun import cli\n"
+            "cli.main(['--root', %r] + %r)\n") % (str(tmp_path), cmd)
+    mods = loaded_modules(code)
+    assert "jsonschema" not in mods and "json" not in mods, sorted(mods)
+
+
+def test_valid_create_path_never_imports_jsonschema(tmp_path):
+    """A valid config is checked by spec/fastschema.py; jsonschema only explains failures."""
+    code = ("from ocirun import launcher\n"
+            "launcher.load(%r)\n") % os.path.join(REPO, "bundles", "busybox")
+    rootfs = os.path.join(REPO, "bundles", "busybox", "rootfs")
+    if not os.path.isdir(rootfs):
+        subprocess.run(["bash", os.path.join(REPO, "bundles", "mkrootfs.sh"), rootfs], check=True)
+    mods = loaded_modules(code)
+    assert "jsonschema" not in mods, sorted(mods)

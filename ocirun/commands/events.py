@@ -13,7 +13,7 @@ import time
 
 from ocirun import fastjson as json
 from ocirun import state as st
-from ocirun.errors import OciError, InvalidState, UsageError
+from ocirun.errors import InvalidState, OciError, UsageError
 
 _UNIT_NS = {"ns": 1, "us": 10 ** 3, "\u00b5s": 10 ** 3, "\u03bcs": 10 ** 3, "ms": 10 ** 6, "s": 10 ** 9,
             "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
@@ -24,7 +24,7 @@ def parse_duration(text):
     """Go's time.ParseDuration, in seconds (float). Raises ValueError."""
     s = text
     sign = 1
-    if s[:1] in "+-" and s:
+    if s and s[0] in "+-":
         sign = -1 if s[0] == "-" else 1
         s = s[1:]
     if s == "0":
@@ -101,7 +101,9 @@ def stream(c, manager, interval, logger):
                     _emit({"type": "stats", "id": c.id, "data": manager.stats()})
                 except OciError as e:
                     logger.error(str(e))  # as runc: report and keep going
-                tick = max(tick + interval, now)
+                tick += interval
+                if tick <= now:  # fell behind (a slow read): keep the rhythm from now
+                    tick = now + interval
     finally:
         watch.close()
         os.close(pidfd)

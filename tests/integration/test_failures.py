@@ -390,7 +390,33 @@ def test_killed_at_a_moment(oci, leftovers, bundle, moment):
     proc.wait(timeout=30)
     if not hit:
         assert proc.returncode == 0, "the create failed on its own"
-    print(moment, hit, recover(oci, leftovers, cid))
+    recover(oci, leftovers, cid)
+
+
+def test_killed_while_making_cgroups(oci, leftovers, bundle):
+    """A deep linux.cgroupsPath makes create() take a few hundred mkdirs: kill
+    the runtime while they are being made. The directories it was about to
+    make are in the state record before the first mkdir, so delete --force
+    removes them all, parents included."""
+    deep = "/".join(f"l{i}" for i in range(40))
+    hits = 0
+    for _ in range(3):
+        top = f"/{new_id('ocirun-deep')}"
+        path = f"{top}/{deep}"
+        b = bundle(TRUE, lambda c: c["linux"].update(cgroupsPath=path))
+        cid = new_id("kill")
+        first = leftovers.cgroup_dirs(cid, top)
+        proc = subprocess.Popen(oci.cmd("create", "--bundle", b, cid), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while proc.poll() is None:
+            if any(os.path.isdir(d) for d in first):
+                proc.kill()
+                break
+            time.sleep(0.0001)
+        hits += proc.wait(timeout=30) == -signal.SIGKILL
+        recover(oci, leftovers, cid, path)
+        assert [d for d in first if os.path.exists(d)] == [], "parent cgroups left"
+    assert hits, "the runtime was never killed while making cgroups"
 
 
 def test_delete_force_waits_for_a_create_in_progress(oci, leftovers, bundle, tmp_path):

@@ -11,8 +11,9 @@ def build(out_dir):
     subprocess.check_call([
         os.environ.get("CC", "gcc"), "-Os", "-static", "-nostdlib", "-ffreestanding",
         "-fno-builtin", "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
-        "-Wl,--build-id=none", "-s", "-o", out, os.path.join(HERE, "exec_helper.c"),
+        "-Wl,--build-id=none", "-s", "-o", out + ".new", os.path.join(HERE, "exec_helper.c"),
     ])
+    os.replace(out + ".new", out)  # never rewrite a binary in place: it may be running
     return out
 
 

@@ -63,7 +63,10 @@ if __name__ == "__main__":
     import shutil
 
     built = ffibuilder.compile(tmpdir=os.path.join(HERE, "..", "build", "cffi"))
-    shutil.copy2(built, os.path.join(HERE, "..", "ocirun", os.path.basename(built)))
+    # Copy, then rename over: a process that has the old library mapped keeps it.
+    dest = os.path.join(HERE, "..", "ocirun", os.path.basename(built))
+    shutil.copy2(built, dest + ".new")
+    os.replace(dest + ".new", dest)
     import build_exec
 
     build_exec.build(os.path.join(HERE, "..", "ocirun"))

@@ -26,10 +26,14 @@ TRUE = ["/bin/true"]
 
 
 class Leftovers:
-    """Takes the host mount table before a test; check(cid) asserts nothing of cid is left."""
+    """Takes the host mount table before a test; check(cid) asserts nothing of cid is left.
 
-    def __init__(self, oci):
+    Other test sessions may mount things on this host meanwhile: only new
+    mounts that name this session's tmp dirs or the container count."""
+
+    def __init__(self, oci, basetemp):
         self.oci = oci
+        self.basetemp = basetemp
         self.mounts = mountinfo()
 
     def cgroup_dirs(self, cid, cgroups_path=None):
@@ -45,17 +49,8 @@ class Leftovers:
         while launcher_pids(self.oci.binary, cid) and time.monotonic() < deadline:
             time.sleep(0.02)  # a SIGKILLed init is reaped by pid 1, not us
         assert launcher_pids(self.oci.binary, cid) == [], "a process of the container is alive"
-        new = {m for m in mountinfo() - self.mounts if not other_session(m, self.oci.root)}
+        new = {m for m in mountinfo() - self.mounts if self.basetemp in m or cid in m}
         assert new == set(), f"new host mounts: {new}"
-
-
-def other_session(mount_line, our_root):
-    """A mount of another pytest session running on this host at the same time."""
-    ours = our_root.split("/pytest-of-", 1)[-1].split("/")[:2]
-    for part in mount_line.split(" ")[3:5]:
-        if "/pytest-of-" in part and part.split("/pytest-of-", 1)[1].split("/")[:2] != ours:
-            return True
-    return False
 
 
 def run_detached(cmd, tmp_path, timeout=60):
@@ -69,8 +64,8 @@ def run_detached(cmd, tmp_path, timeout=60):
 
 
 @pytest.fixture
-def leftovers(oci):
-    return Leftovers(oci)
+def leftovers(oci, tmp_path_factory):
+    return Leftovers(oci, str(tmp_path_factory.getbasetemp()))
 
 
 def one_line(p):

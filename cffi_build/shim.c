@@ -11,6 +11,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <linux/capability.h>
 #include "shim.h"
 
@@ -120,6 +121,15 @@ int ocirun_capset(int pid, const uint32_t data[6])
 
 int ocirun_close_range(unsigned int first, unsigned int last, unsigned int flags)
 { return (int)syscall(SYS_close_range, first, last, flags); }
+
+/* The filesystem magic (f_type) of an fd: Python's os has no fstatfs. */
+long ocirun_fstatfs_type(int fd)
+{
+	struct statfs st;
+	if (fstatfs(fd, &st) < 0)
+		return -1;
+	return (long)st.f_type;
+}
 
 long ocirun_keyctl_join(const char *name)
 { return syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name); }

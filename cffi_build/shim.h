@@ -29,6 +29,7 @@ int ocirun_prctl(int option, unsigned long a2, unsigned long a3,
 int ocirun_capget(int pid, uint32_t data[6]);
 int ocirun_capset(int pid, const uint32_t data[6]);
 int ocirun_close_range(unsigned int first, unsigned int last, unsigned int flags);
+long ocirun_fstatfs_type(int fd);
 long ocirun_keyctl_join(const char *name);
 int ocirun_personality(unsigned long persona);
 int ocirun_ioprio_set(int which, int who, int ioprio);

@@ -154,8 +154,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         if seccomp is not None and seccomp.connect_listener() is not None:
             fds.append(seccomp.listener_fd)  # the init keeps its own copy
         ns = namespaces.Plan(linux.get("namespaces"))
-        idmap_fds = _idmap_fds(config, linux)
-        fds += idmap_fds.values()
+        idmap_fds = _idmap_fds(config, linux, bundle, fds)
         manager.create()
         data["cgroup"] = manager.to_dict()
         container.save()
@@ -252,8 +251,9 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     return container
 
 
-def _idmap_fds(config, linux):
-    """{mount index: user namespace fd} for idmapped mounts (config.md: idmap/ridmap)."""
+def _idmap_fds(config, linux, bundle, fds):
+    """{mount index: fd of a detached, idmapped clone of its source} for
+    idmapped mounts (config.md: idmap/ridmap); each fd is also added to fds."""
     out = {}
     for i, m in enumerate(config.get("mounts") or ()):
         opts = m.get("options") or ()
@@ -264,9 +264,18 @@ def _idmap_fds(config, linux):
         if not uid or not gid:
             raise OciError(f"config.json: mounts[{i}]: idmapped mount needs uidMappings and "
                            "gidMappings (on the mount or of the container's user namespace)")
-        from ocirun import userns
+        from ocirun import mountopts, rootfs, userns
 
-        out[i] = userns.idmap_fd(uid, gid)
+        spec = mountopts.parse_mount(m)
+        src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
+        ns_fd = userns.idmap_fd(uid, gid)
+        try:
+            out[i] = rootfs.idmapped_tree(src, ns_fd, spec)
+        except OSError as e:
+            raise OciError(f"mounts[{i}]: idmap mount {src}: {os.strerror(e.errno).lower()}") from None
+        finally:
+            os.close(ns_fd)
+        fds.append(out[i])
     return out
 
 

@@ -45,8 +45,10 @@ def fd_path(fd):
     return f"/proc/self/fd/{fd}"
 
 
-def mkdir_all(root_fd, path, mode=0o755):
-    """mkdir -p inside the root; returns an O_PATH fd to the directory."""
+def mkdir_all(root_fd, path, mode=0o755, _links=0):
+    """mkdir -p inside the root; returns an O_PATH fd to the directory.
+    A dangling symlink on the way is followed as the kernel would, inside
+    the root: its target is made (runc does the same), never a host path."""
     rel = clean(path)
     fd = os.dup(root_fd)
     done = []
@@ -66,13 +68,36 @@ def mkdir_all(root_fd, path, mode=0o755):
                 os.close(fd)
                 raise OSError(e2.errno, f"mkdir {path}: {os.strerror(e2.errno)}", path) from None
             try:
-                nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY)
+                try:
+                    nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY)
+                except FileNotFoundError:
+                    target = _dangling_target(root_fd, fd, part)
+                    if target is None or _links >= 40:
+                        raise
+                    os.close(mkdir_all(root_fd, target, mode, _links + 1))
+                    nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY)
             except OSError as e3:
                 os.close(fd)
                 raise OSError(e3.errno, f"mkdir {path}: {os.strerror(e3.errno)}", path) from None
         os.close(fd)
         fd = nfd
     return fd
+
+
+def _dangling_target(root_fd, dir_fd, name):
+    """If `name` in dir_fd is a symlink, its target as a path inside the root
+    (relative targets taken from dir_fd's place in the root), else None."""
+    try:
+        target = os.readlink(name, dir_fd=dir_fd)
+    except OSError:
+        return None
+    if target.startswith("/"):
+        return target
+    root = os.readlink(fd_path(root_fd)).rstrip("/")
+    here = os.readlink(fd_path(dir_fd))
+    if here != root and not here.startswith(root + "/"):
+        return None
+    return here[len(root):] + "/" + target
 
 
 def make_target(root_fd, path, is_dir, nofollow=False):

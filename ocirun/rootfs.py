@@ -60,16 +60,24 @@ def do_mounts(rootfs, root_fd, mounts, bundle, ctx):
                            f"{os.strerror(e.errno).lower() if e.errno else e}") from None
 
 
-def _idmapped_bind(src, target, userns_fd, spec):
-    """A detached clone of src, idmapped (mount_setattr), moved onto the target fd."""
+def idmapped_tree(src, userns_fd, spec):
+    """A detached clone of src, idmapped (mount_setattr): made by the parent,
+    as host root, since idmapping needs CAP_SYS_ADMIN over the idmap's user
+    namespace, which a container in its own user namespace lacks. The init
+    only moves it into place (_idmapped_bind)."""
     rec = sc.AT_RECURSIVE if spec.recursive else 0
     tree = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | rec)
     try:
         sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if spec.idmap_recursive else 0),
                          attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
-        sc.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
-    finally:
+    except BaseException:
         os.close(tree)
+        raise
+    return tree
+
+
+def _idmapped_bind(tree, target):
+    sc.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
 
 
 def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
@@ -85,9 +93,9 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
         st = os.stat(src)
         target = paths.make_target(root_fd, dest, stat.S_ISDIR(st.st_mode))
         try:
-            userns_fd = (ctx.get("idmap_fds") or {}).get(index)
-            if userns_fd is not None:
-                _idmapped_bind(src, target, userns_fd, spec)
+            tree = (ctx.get("idmap_fds") or {}).get(index)
+            if tree is not None:
+                _idmapped_bind(tree, target)
             else:
                 sc.mount(src, paths.fd_path(target), None, sc.MS_BIND | (flags & sc.MS_REC))
         finally:

@@ -143,6 +143,11 @@ def close_range(first, last=0xFFFFFFFF, flags=0):
     _check(lib.ocirun_close_range(first, last, flags), "close_range")
 
 
+def fstatfs_type(fd):
+    """The filesystem magic number (statfs f_type) of the file fd is open on."""
+    return _check(lib.ocirun_fstatfs_type(fd), "fstatfs")
+
+
 def keyctl_join(name=None):
     return _check(lib.ocirun_keyctl_join(_b(name) if name else ffi.NULL), "keyctl")
 

@@ -39,6 +39,13 @@ def stage1(plan, chan):
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         ns = plan.ns
+        offsets = (plan.config.get("linux") or {}).get("timeOffsets")
+        offsets_fd = None
+        if offsets and ns.has_new("time"):
+            # Opened while still host root: once in the user namespace our
+            # (non-dumpable, so root-owned) /proc/self files are out of reach,
+            # and the write is checked against the opener's credentials.
+            offsets_fd = _open_time_offsets()
         ns.enter("user")
         # Always wait: the parent first puts us in the cgroup (the init
         # inherits it), and writes the maps of a new user namespace.
@@ -51,8 +58,8 @@ def stage1(plan, chan):
         os.setresuid(0, 0, 0)
         for t in ("pid", "time"):
             ns.enter(t)
-            if t == "time" and ns.has_new("time"):
-                write_time_offsets(plan.config["linux"].get("timeOffsets"))
+            if t == "time" and offsets_fd is not None:
+                write_time_offsets(offsets, offsets_fd)
         pid = os.fork()
         if pid == 0:
             plan.initproc.main(plan, chan)
@@ -65,20 +72,31 @@ def stage1(plan, chan):
     os._exit(0)
 
 
-def write_time_offsets(offsets):
-    """linux.timeOffsets, written before any process enters the time namespace."""
+def _open_time_offsets():
+    try:
+        return os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise OciError(f"linux.timeOffsets: {os.strerror(e.errno).lower()}") from None
+
+
+def write_time_offsets(offsets, fd=None):
+    """linux.timeOffsets, written before any process enters the time namespace
+    (to fd, from _open_time_offsets, if given; it is closed)."""
     if not offsets:
+        if fd is not None:
+            os.close(fd)
         return
     text = "".join(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n"
                    for clock, o in offsets.items())
     try:
-        fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
+        if fd is None:
+            fd = _open_time_offsets()
+        os.write(fd, text.encode())
     except OSError as e:
         raise OciError(f"linux.timeOffsets: {os.strerror(e.errno).lower()}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def idmap_fd(uid_mappings, gid_mappings):

@@ -52,7 +52,8 @@ def test_tabwrite_model_is_runcs(tmp_path, rootfs):
     os.makedirs(b)
     with open(os.path.join(b, "config.json"), "w") as f:
         json.dump(c, f)
-    ids = ["a", "a-rather-long-container-identifier-x"]
+    # Unique ids: runc's default cgroup is named after the id.
+    ids = [new_id("a"), new_id("a-rather-long-container-identifier")]
     try:
         for cid in ids:
             subprocess.run(["runc", "--root", root, "create", "--bundle", b, cid], check=True,
@@ -71,7 +72,7 @@ def test_tabwrite_model_is_runcs(tmp_path, rootfs):
 def test_list_table(oci, bundle):
     """The table has runc's header and spacing (minwidth 12, padding 3) with real rows."""
     b = bundle(args=["sleep", "30"])
-    ids = sorted(["b", "a-rather-long-container-identifier-x"])
+    ids = sorted([new_id("b"), new_id("a-rather-long-container-identifier")])
     for cid in ids:
         oci_files(oci, "create", "--bundle", b, cid, check=True)
     p = oci("list")

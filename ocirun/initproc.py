@@ -94,15 +94,18 @@ def setup(plan, chan):
     rootfs.prepare_root(root, linux.get("rootfsPropagation"))
     root_fd = paths.open_root(root)
     try:
-        cwd = proc.get("cwd") or "/"
-        try:
-            os.close(paths.mkdir_all(root_fd, cwd))
-        except OSError as e:
-            raise OciError(f"process.cwd: mkdir {cwd}: {os.strerror(e.errno).lower()}") from None
         rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
         if not _dev_bound(mounts):
             rootfs.create_devices(root_fd, linux.get("devices") or [], bind=ns.has("user"))
             rootfs.dev_symlinks(root_fd, proc.get("terminal", False))
+        # After the mounts, as runc: a cwd inside a volume is made in it.
+        cwd = proc.get("cwd") or "/"
+        try:
+            os.close(paths.mkdir_all(root_fd, cwd))
+        except OSError as e:
+            # ELOOP: a magic link (/proc/self/fd/N); enter_cwd refuses it.
+            if e.errno != errno.ELOOP:
+                raise OciError(f"process.cwd: mkdir {cwd}: {os.strerror(e.errno).lower()}") from None
     finally:
         os.close(root_fd)
 
@@ -117,14 +120,15 @@ def setup(plan, chan):
         hooks.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
 
     rootfs.pivot(root, plan.no_pivot)
+    # Before readonlyPaths, which usually holds /proc/sys (runc's order).
+    for key, value in (linux.get("sysctl") or {}).items():
+        write_sysctl(key, value)
     root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         rootfs.readonly_paths(root_fd, linux.get("readonlyPaths") or [])
         rootfs.mask_paths(root_fd, linux.get("maskedPaths") or [])
     finally:
         os.close(root_fd)
-    for key, value in (linux.get("sysctl") or {}).items():
-        write_sysctl(key, value)
     if (cfg.get("root") or {}).get("readonly"):
         rootfs.readonly_root()
 

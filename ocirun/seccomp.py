@@ -28,9 +28,9 @@ Choices, where runc and the spec leave room:
   load. `sendmsg` cannot be a SCMP_ACT_NOTIFY syscall: the init would block
   on its own notification before the agent has the fd.
 """
-import json
 import os
-import socket
+
+from ocirun import fastjson as json
 
 from ocirun.errors import InvalidSpec, OciError
 
@@ -360,6 +360,9 @@ class Filter:
         close in the parent after the fork (None without SCMP_ACT_NOTIFY)."""
         if not self.notify:
             return None
+        global socket  # load() runs in the init, which may not import: load it here
+        import socket
+
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             s.connect(self.listener_path)

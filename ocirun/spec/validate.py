@@ -14,50 +14,10 @@ import os
 
 from ocirun.errors import InvalidSpec
 
-# getrlimit(2) resources (asm-generic/resource.h).
-RLIMITS = {
-    "RLIMIT_CPU": 0,
-    "RLIMIT_FSIZE": 1,
-    "RLIMIT_DATA": 2,
-    "RLIMIT_STACK": 3,
-    "RLIMIT_CORE": 4,
-    "RLIMIT_RSS": 5,
-    "RLIMIT_NPROC": 6,
-    "RLIMIT_NOFILE": 7,
-    "RLIMIT_MEMLOCK": 8,
-    "RLIMIT_AS": 9,
-    "RLIMIT_LOCKS": 10,
-    "RLIMIT_SIGPENDING": 11,
-    "RLIMIT_MSGQUEUE": 12,
-    "RLIMIT_NICE": 13,
-    "RLIMIT_RTPRIO": 14,
-    "RLIMIT_RTTIME": 15,
-}
+from ocirun.procattrs import RLIMITS  # noqa: E402 - one table, used by both
 
 NAMESPACE_TYPES = ("mount", "pid", "network", "uts", "ipc", "user", "cgroup", "time")
 
-SECCOMP_ACTIONS = (
-    "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-    "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY",
-)
-SECCOMP_ERRNO_ACTIONS = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
-SECCOMP_ARCHES = (
-    "SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64",
-    "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
-    "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64",
-    "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_PARISC",
-    "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64", "SCMP_ARCH_LOONGARCH64", "SCMP_ARCH_M68K",
-    "SCMP_ARCH_SH", "SCMP_ARCH_SHEB",
-)
-SECCOMP_FLAGS = (
-    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-)
-SECCOMP_OPS = (
-    "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
-    "SCMP_CMP_MASKED_EQ",
-)
-SECCOMP_MAX_ARGS = 6  # a syscall has at most six arguments
 
 SCHED_POLICIES = (
     "SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE",
@@ -599,6 +559,14 @@ def check_seccomp(cx):
     sc = cx.linux.get("seccomp")
     if not isinstance(sc, dict):
         return
+    # The tables live with the code that applies them (only loaded with seccomp).
+    from ocirun.seccomp import ACTIONS as SECCOMP_ACTIONS
+    from ocirun.seccomp import ARCHS as SECCOMP_ARCHES
+    from ocirun.seccomp import ERRNO_ACTIONS as SECCOMP_ERRNO_ACTIONS
+    from ocirun.seccomp import FLAGS as SECCOMP_FLAGS
+    from ocirun.seccomp import MAX_ARGS as SECCOMP_MAX_ARGS
+    from ocirun.seccomp import OPERATORS as SECCOMP_OPS
+
     base = "linux.seccomp"
     default = sc.get("defaultAction")
     if default not in SECCOMP_ACTIONS:

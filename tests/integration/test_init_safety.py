@@ -317,7 +317,7 @@ def test_proc_symlink_is_refused(oci, bundle, myroot, tmp_path, target):
     """CVE-2019-19921: proc is never mounted over a symlink (config.md#mounts)."""
     host = tmp_path / "host-dir"
     host.mkdir()
-    (myroot / "proc").rmdir()
+    shutil.rmtree(myroot / "proc")
     link = str(host) if target == "absolute" else os.path.relpath(host, myroot)
     (myroot / "proc").symlink_to(link)
     (myroot / str(host).lstrip("/")).mkdir(parents=True)  # so the link resolves inside too

@@ -3,6 +3,7 @@ need. Each check runs a fresh isolated interpreter like the launcher does."""
 import os
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -21,7 +22,9 @@ STATE_ALLOWED = CLI_ALLOWED | {
 
 def loaded_modules(code, *args):
     """Modules a fresh `python -I -S` has after running `code` (minus the baseline)."""
-    probe = ("import sys; before = set(sys.modules); sys.path.insert(0, %r)\n" % REPO) + code + (
+    # The launcher's sys.path: the checkout (here) and site-packages (no site processing).
+    paths = [REPO] + list(dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib")))
+    probe = ("import sys; before = set(sys.modules); sys.path[:0] = %r\n" % paths) + code + (
         "\nprint('\\n'.join(sorted(set(sys.modules) - before)))")
     out = subprocess.run([sys.executable, "-I", "-S", "-c", probe, *args], capture_output=True,
                          text=True, check=True).stdout

@@ -9,7 +9,7 @@ already put us in the container's pid (and time) namespace and cgroup.
 import os
 import sys
 
-from ocirun import capabilities, initproc, lsm, procattrs
+from ocirun import initproc, lsm, procattrs
 from ocirun import syscalls as sc
 
 ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")  # mount last: it moves our root
@@ -49,36 +49,14 @@ def setup(plan, chan):
             sc.setns(fd, 0)
     if proc.get("terminal"):
         initproc.setup_terminal(plan)
-    procattrs.set_rlimits(proc.get("rlimits") or [])
-    if proc.get("scheduler"):
-        procattrs.set_scheduler(proc["scheduler"])
-    if proc.get("ioPriority"):
-        procattrs.set_io_priority(proc["ioPriority"])
+    # Personality and memory policy belong to the container's init (as in runc).
+    initproc.become_process(plan, proc, {}, chan)
     aff = proc.get("execCPUAffinity") or {}
-    if aff.get("initial"):
-        procattrs.set_exec_cpu_affinity(aff, True)
-    user = proc.get("user") or {}
-    early = plan.seccomp is not None and plan.seccomp.needs_early(proc)
-    if early:
-        plan.seccomp(plan.state)  # needs CAP_SYS_ADMIN without no_new_privs: before caps drop
-    capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user),
-                       warn=lambda m: chan.send("debug", msg=m))
-    cwd = proc.get("cwd") or "/"
-    initproc.enter_cwd(cwd)
-    if proc.get("noNewPrivileges"):
-        procattrs.set_no_new_privs()
-    plan.env = initproc.build_env(proc.get("env") or [], user.get("uid", 0))
-    plan.exe = initproc.find_executable(proc["args"][0], plan.env)
     if aff.get("final"):
         procattrs.set_exec_cpu_affinity(aff, False)
-    for fd in range(3, 3 + plan.preserve_fds):
-        try:
-            os.set_inheritable(fd, True)
-        except OSError:
-            pass
     initproc.default_signals()
     lsm.apply_exec_labels(proc)
-    if plan.seccomp is not None and not early:
+    if plan.seccomp is not None and not plan.seccomp.needs_early(proc):
         plan.seccomp(plan.state)
     chan.send("ready")
     chan.close()

@@ -141,6 +141,14 @@ def setup(plan, chan):
     if proc.get("terminal"):
         setup_terminal(plan)
 
+    become_process(plan, proc, linux, chan)
+    chan.send("ready")
+    chan.close()
+
+
+def become_process(plan, proc, linux, chan):
+    """Process attributes, user, capabilities, cwd, env and the executable:
+    the init's last steps before `ready`, and exec's (execproc) too."""
     procattrs.set_rlimits(proc.get("rlimits") or [])
     if linux.get("personality"):
         procattrs.set_personality(linux["personality"])
@@ -153,7 +161,6 @@ def setup(plan, chan):
     aff = proc.get("execCPUAffinity") or {}
     if aff.get("initial"):
         procattrs.set_exec_cpu_affinity(aff, True)
-
     user = proc.get("user") or {}
     if plan.seccomp is not None and plan.seccomp.needs_early(proc):
         plan.seccomp(plan.state)  # needs CAP_SYS_ADMIN without noNewPrivileges
@@ -161,10 +168,9 @@ def setup(plan, chan):
     # parent logs it at debug level.
     capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user),
                        warn=lambda m: chan.send("debug", msg=m))
-    enter_cwd(cwd)
+    enter_cwd(proc.get("cwd") or "/")
     if proc.get("noNewPrivileges"):
         procattrs.set_no_new_privs()
-
     plan.env = build_env(proc.get("env") or [], user.get("uid", 0))
     plan.exe = find_executable(proc["args"][0], plan.env)
     for fd in range(3, 3 + plan.preserve_fds):
@@ -172,8 +178,6 @@ def setup(plan, chan):
             os.set_inheritable(fd, True)
         except OSError:
             pass
-    chan.send("ready")
-    chan.close()
 
 
 def start(plan):

@@ -321,6 +321,11 @@ def ensure_tmpfs(path):
     return True
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def version(path):
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout
@@ -449,6 +454,7 @@ def main(argv=None):
             notes.append(msg)
             print(f"bench: {msg}", file=sys.stderr)
 
+    load_before = loadavg()
     base = f"/run/ocirun-bench-{os.getpid()}"
     tmp = tempfile.mkdtemp(prefix="ocirun-bench-")
     mounted = False
@@ -484,6 +490,7 @@ def main(argv=None):
 
     header = [f"# ocirun vs runc vs crun — {time.strftime('%Y-%m-%d %H:%M')}", ""]
     header += machine_header()
+    header.append(f"- load average (1, 5, 15 min) before: {load_before}; after: {loadavg()}")
     header.append(f"- python: {platform.python_version()} ({sys.executable})")
     for name in RUNTIMES:
         header.append(f"- {name}: {paths[name] or 'not found'} — "

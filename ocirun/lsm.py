@@ -49,16 +49,11 @@ def _write_attr(name, value):
 
 
 def _fs_magic(fd):
-    # statfs is not in os; fstatvfs lacks f_type. /proc/self/mountinfo of the
-    # fd's mount tells the filesystem type as well.
-    st = os.fstat(fd)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            dev = fields[2].split(":")
-            if os.makedev(int(dev[0]), int(dev[1])) == st.st_dev:
-                return PROC_SUPER_MAGIC if line.split(" - ")[1].split()[0] == "proc" else 0
-    return 0
+    # fstatfs of the fd itself: /proc/self/mountinfo would be read from the
+    # very /proc under suspicion, which a fake one can forge.
+    from ocirun import syscalls as sc
+
+    return sc.fstatfs_type(fd)
 
 
 def apply_exec_labels(proc):

@@ -143,18 +143,20 @@ def start_process(c, config, proc, opts, logger):
         chan = sync.Channel(parent_r, parent_w)
         child_chan = sync.Channel(child_r, child_w)
         restore = {}
+        entering = {}
         try:
             for n in linux.get("namespaces") or ():
                 if n["type"] in ("pid", "time"):
-                    restore[n["type"]] = namespaces.own_ns_fd(n["type"])
-                    fd = os.open(f"/proc/{c.pid}/ns/{namespaces.PROC_NAMES[n['type']]}",
-                                 os.O_RDONLY | os.O_CLOEXEC)
-                    try:
-                        sc.setns(fd, namespaces.FLAGS[n["type"]])
-                    finally:
-                        os.close(fd)
+                    entering[n["type"]] = os.open(f"/proc/{c.pid}/ns/{namespaces.PROC_NAMES[n['type']]}",
+                                                  os.O_RDONLY | os.O_CLOEXEC)
+            # After the opens (they are the container's, not a reused pid's)
+            # and before the setns: in a time namespace /proc/PID/stat start
+            # times are offset, so alive() would read a different one.
             if not c.alive():
                 raise InvalidState("container not running")
+            for t, fd in entering.items():
+                restore[t] = namespaces.own_ns_fd(t)
+                sc.setns(fd, namespaces.FLAGS[t])
             pid = os.fork()
             if pid == 0:
                 for fd in (parent_r, parent_w, relay_fd):
@@ -162,6 +164,8 @@ def start_process(c, config, proc, opts, logger):
                         os.close(fd)
                 execproc.main(plan, child_chan)
         finally:
+            for fd in entering.values():
+                os.close(fd)
             for t, fd in restore.items():
                 sc.setns(fd, namespaces.FLAGS[t])
                 os.close(fd)

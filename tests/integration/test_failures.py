@@ -25,6 +25,13 @@ from conftest import launcher_pids, mountinfo, new_id
 TRUE = ["/bin/true"]
 
 
+def cgroup_dirs(cid, cgroups_path=None):
+    """The container's directory in every hierarchy, found as ocirun finds them."""
+    from ocirun import cgroups
+
+    return sorted(cgroups.create_manager(cgroups_path, cid).paths.values())
+
+
 class Leftovers:
     """Takes the host mount table before a test; check(cid) asserts nothing of cid is left.
 
@@ -36,14 +43,9 @@ class Leftovers:
         self.basetemp = basetemp
         self.mounts = mountinfo()
 
-    def cgroup_dirs(self, cid, cgroups_path=None):
-        from ocirun import cgroups
-
-        return sorted(cgroups.create_manager(cgroups_path, cid).paths.values())
-
     def check(self, cid, cgroups_path=None):
         assert not os.path.lexists(os.path.join(self.oci.root, cid)), "state directory left"
-        left = [d for d in self.cgroup_dirs(cid, cgroups_path) if os.path.exists(d)]
+        left = [d for d in cgroup_dirs(cid, cgroups_path) if os.path.exists(d)]
         assert left == [], f"cgroup directories left: {left}"
         deadline = time.monotonic() + 3
         while launcher_pids(self.oci.binary, cid) and time.monotonic() < deadline:
@@ -207,11 +209,11 @@ def test_rootfs_missing(oci, leftovers, bundle, tmp_path):
 
 def test_failure_with_own_cgroups_path(oci, leftovers, bundle):
     """A failure after the cgroup was made removes the parents ocirun made too."""
-    top = f"/{new_id('ocirun-test')}"
+    top = f"/{new_id('ocirun-fail')}"
     path = f"{top}/inner"
     b = bundle(["/nope"], lambda c: c["linux"].update(cgroupsPath=path))
     fail_create(oci, leftovers, b, "/nope", cgroups_path=path)
-    assert [d for d in leftovers.cgroup_dirs("x", top) if os.path.exists(d)] == []
+    assert [d for d in cgroup_dirs("x", top) if os.path.exists(d)] == []
 
 
 # ---- SIGKILL in the middle of create ----------------------------------------
@@ -342,23 +344,23 @@ def _caps_dropped(oci, cid):
 
 
 def _init_mounted(oci, cid):
-    pid = _recorded_pid(oci, cid)
-    try:
-        with open(f"/proc/{pid}/mountinfo") as f:
-            return " /dev/pts " in f.read().replace("/rootfs/dev/pts ", " /dev/pts ")
-    except OSError:
+    """The init mounted devpts in the rootfs (and has not pivoted yet)."""
+    rec = _record(oci, cid)
+    if not rec.get("pid"):
         return False
+    with open(f"/proc/{rec['pid']}/mountinfo") as f:
+        return f" {rec['rootfs']}/dev/pts " in f.read()
 
 
 # The moments, in the order create reaches them.
 MOMENTS = {
-    "state dir claimed": lambda oci, cid: os.path.isdir(os.path.join(oci.root, cid)),
-    "cgroup made": lambda oci, cid: any(os.path.isdir(d) for d in Leftovers.cgroup_dirs(None, cid)),
-    "init pid recorded": lambda oci, cid: bool(_recorded_pid(oci, cid)),
-    "init in its cgroup": lambda oci, cid: bool(_procs_in(oci, cid)),
-    "rootfs mounted": _init_mounted,
-    "init dropped capabilities": _caps_dropped,
-    "created recorded": lambda oci, cid: _record(oci, cid).get("status") == "created",
+    "state-dir-claimed": lambda oci, cid: os.path.isdir(os.path.join(oci.root, cid)),
+    "cgroup-made": lambda oci, cid: any(os.path.isdir(d) for d in cgroup_dirs(cid)),
+    "init-pid-recorded": lambda oci, cid: bool(_recorded_pid(oci, cid)),
+    "init-in-its-cgroup": lambda oci, cid: bool(_procs_in(oci, cid)),
+    "rootfs-mounted": _init_mounted,
+    "init-dropped-capabilities": _caps_dropped,
+    "created-recorded": lambda oci, cid: _record(oci, cid).get("status") == "created",
 }
 
 
@@ -400,7 +402,7 @@ def test_killed_while_making_cgroups(oci, leftovers, bundle):
         path = f"{top}/{deep}"
         b = bundle(TRUE, lambda c: c["linux"].update(cgroupsPath=path))
         cid = new_id("kill")
-        first = leftovers.cgroup_dirs(cid, top)
+        first = cgroup_dirs(cid, top)
         proc = subprocess.Popen(oci.cmd("create", "--bundle", b, cid), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while proc.poll() is None:
@@ -425,10 +427,13 @@ def test_delete_force_waits_for_a_create_in_progress(oci, leftovers, bundle, tmp
     cid = new_id("race")
     create = subprocess.Popen(oci.cmd("create", "--bundle", b, cid), stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def creating():
+        recorded = os.path.exists(os.path.join(oci.root, cid, "state.json"))
+        return recorded and oci.state(cid)["status"] == "creating"
+
     try:
         deadline = time.monotonic() + 20
-        while oci.state(cid)["status"] != "creating" if os.path.exists(
-                os.path.join(oci.root, cid, "state.json")) else True:
+        while not creating():
             assert time.monotonic() < deadline, "never saw the container as creating"
             time.sleep(0.01)
         threading.Timer(0.3, gate.touch).start()

@@ -13,7 +13,6 @@ may leak into the container. Each test runs real containers.
   (CVE-2019-5736).
 """
 import hashlib
-import json
 import os
 import shutil
 import signal

@@ -283,7 +283,7 @@ def _fresh_userns_child():
 
 @pytest.mark.parametrize("maps", [
     [{"containerID": 0, "hostID": HOST_BASE, "size": 10}, {"containerID": 5, "hostID": 300000, "size": 10}],
-    [{"containerID": 0, "hostID": HOST_BASE, "size": 10}] * 341,
+    [{"containerID": i, "hostID": HOST_BASE + i, "size": 1} for i in range(341)],  # limit: 340 lines
 ], ids=["overlapping", "too-many-lines"])
 def test_mapping_the_kernel_refuses_names_the_field(maps):
     """What validation would catch first, written anyway: the kernel's refusal

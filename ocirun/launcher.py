@@ -91,7 +91,7 @@ def cgroup_mounts(manager):
 def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     """Returns the created Container; its init is blocked on exec.fifo."""
     if config is None:
-        config, bundle, rootfs_dir = load(opts.get("bundle"), warn=_spec_warner(logger))
+        config, bundle, rootfs_dir = load(opts.get("bundle"), warn=spec_warner(logger))
     if "process" not in config:
         raise OciError("config.json: process: process property must not be empty")
     linux = config.get("linux") or {}
@@ -279,7 +279,7 @@ def _idmap_fds(config, linux, bundle, fds):
     return out
 
 
-def _spec_warner(logger):
+def spec_warner(logger):
     def warn(path, message):
         # One line per problem: capabilities.masks reports the capability
         # entries itself (it also knows which ones this kernel lacks).

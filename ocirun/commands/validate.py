@@ -5,6 +5,6 @@ from ocirun import launcher
 
 
 def run(opts, args, logger):
-    launcher.load(opts.get("bundle"), warn=launcher._spec_warner(logger))
+    launcher.load(opts.get("bundle"), warn=launcher.spec_warner(logger))
     os.write(1, b"config.json: valid\n")
     return 0

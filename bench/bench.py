@@ -4,11 +4,11 @@ One command (as root):  python3.11 bench/bench.py [--quick] [--repeats N]
 
 Every case runs for each runtime in turn (ocirun, runc, crun, ocirun, ...),
 so drift on the machine (caches, frequency, noise) hits all three alike.
-Each command is started with os.posix_spawn and reaped with os.wait4: the
-wall time is perf_counter_ns around spawn+wait, the memory is the rusage's
-ru_maxrss (the runtime process and the descendants it reaped itself).
-Prints a markdown table of medians and ratios and saves it under
-bench/results/.
+Each timed command is started with os.posix_spawn and reaped with waitpid;
+its wall time is perf_counter_ns around both. Peak memory comes from a
+separate untimed pass: wait4's ru_maxrss of each command (see rss_call).
+Prints a markdown table of medians and ratios and saves it, with the
+machine and versions, under bench/results/.
 """
 
 import argparse
@@ -63,11 +63,12 @@ VERBS = ("run", "create", "start", "state", "kill", "delete")
 class Runtime:
     """One runtime binary with its private --root; times and measures calls."""
 
-    def __init__(self, name, path, root):
+    def __init__(self, name, path, root, scratch):
         self.name = name
         self.path = path
-        self.root = root
-        self.err = os.path.join(root, ".stderr")
+        self.root = root  # the runtime's --root, holding nothing but its own state
+        self.scratch = scratch  # our stderr and pid files
+        self.err = os.path.join(scratch, "stderr")
         self.rss = {}  # verb -> max ru_maxrss (KiB)
         self.n = 0
 
@@ -135,8 +136,7 @@ class Runtime:
     def clean(self):
         if os.path.isdir(self.root):
             for cid in os.listdir(self.root):
-                if not cid.startswith("."):
-                    self.quiet("delete", "--force", cid)
+                self.quiet("delete", "--force", cid)
         reap_orphans()
 
 
@@ -199,7 +199,7 @@ def case_run(rt, b, ctx):
 
 def case_lifecycle(rt, b, ctx):
     cid = rt.new_id()
-    pidfile = os.path.join(rt.root, ".pid")
+    pidfile = os.path.join(rt.scratch, "pid")
     t0 = time.perf_counter_ns()
     create = rt.call("create", "--bundle", b["true"], "--pid-file", pidfile, cid)
     pid = read_pid(pidfile)
@@ -215,7 +215,7 @@ def case_lifecycle(rt, b, ctx):
 def start_sleeper(rt, b):
     """An untimed running `sleep` container: (id, pid)."""
     cid = rt.new_id()
-    pidfile = os.path.join(rt.root, ".pid")
+    pidfile = os.path.join(rt.scratch, "pid")
     pid = rt.spawn(["create", "--bundle", b["sleep"], "--pid-file", pidfile, cid])
     rt.reap(pid, "create")
     pid = rt.spawn(["start", cid])
@@ -252,7 +252,7 @@ def case_seq(rt, b, ctx):
 def case_par(rt, b, ctx):
     n = ctx["par"]
     ids = [rt.new_id() for _ in range(n)]
-    errs = [os.path.join(rt.root, f".stderr{i}") for i in range(n)]
+    errs = [os.path.join(rt.scratch, f"stderr{i}") for i in range(n)]
     t0 = time.perf_counter_ns()
     pids = [rt.spawn(["create", "--bundle", b["sleep"], cid], err=e) for cid, e in zip(ids, errs)]
     failure = None
@@ -282,12 +282,12 @@ def cgroup_mode():
 
 def ensure_hugetlb():
     """crun refuses a hybrid host whose cgroup2 still holds hugetlb: give hugetlb
-    a v1 hierarchy. Returns a line for the output, or None if nothing to do."""
+    a v1 hierarchy. Returns a line for the output, or None on a cgroup v2 host."""
     if cgroup_mode().startswith("v2"):
         return None
     target = "/sys/fs/cgroup/hugetlb"
     if os.path.ismount(target):
-        return None
+        return f"hugetlb cgroup v1 controller already mounted at {target}"
     try:
         os.makedirs(target, exist_ok=True)
         subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", target],
@@ -319,6 +319,15 @@ def ensure_tmpfs(path):
         return False
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", path], check=True)
     return True
+
+
+def git_describe():
+    try:
+        p = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
+                           capture_output=True, text=True, timeout=20)
+    except OSError:
+        return "?"
+    return p.stdout.strip() or "?"
 
 
 def loadavg():
@@ -452,7 +461,8 @@ def main(argv=None):
         msg = ensure_hugetlb()
         if msg:
             notes.append(msg)
-            print(f"bench: {msg}", file=sys.stderr)
+            if "already" not in msg:
+                print(f"bench: {msg}", file=sys.stderr)
 
     load_before = loadavg()
     base = f"/run/ocirun-bench-{os.getpid()}"
@@ -468,9 +478,10 @@ def main(argv=None):
         for name in RUNTIMES:
             if name in failed:
                 continue
-            root = os.path.join(base, name)
+            root, scratch = os.path.join(base, name), os.path.join(base, f"{name}.files")
             os.makedirs(root)
-            runtimes.append(Runtime(name, paths[name], root))
+            os.makedirs(scratch)
+            runtimes.append(Runtime(name, paths[name], root, scratch))
         med = run_cases(a, runtimes, bundles, failed, errors)
     finally:
         for rt in runtimes:
@@ -492,6 +503,7 @@ def main(argv=None):
     header += machine_header()
     header.append(f"- load average (1, 5, 15 min) before: {load_before}; after: {loadavg()}")
     header.append(f"- python: {platform.python_version()} ({sys.executable})")
+    header.append(f"- this checkout: {git_describe()} (ocirun below is whatever is installed)")
     for name in RUNTIMES:
         header.append(f"- {name}: {paths[name] or 'not found'} — "
                       + (version(paths[name]) if paths[name] else ""))
@@ -576,7 +588,7 @@ def rss_pass(active, bundles, repeats, errors):
             try:
                 rt.rss_call("run", "--bundle", bundles["true"], rt.new_id())
                 cid = rt.new_id()
-                pidfile = os.path.join(rt.root, ".pid")
+                pidfile = os.path.join(rt.scratch, "pid")
                 rt.rss_call("create", "--bundle", bundles["sleep"], "--pid-file", pidfile, cid)
                 pid = read_pid(pidfile)
                 rt.rss_call("start", cid)

@@ -143,6 +143,13 @@ def parse_list(text):
     return state
 
 
+def _runc_order(item):
+    # runc writes its rules sorted by major, minor, then type, "*" first;
+    # writing in the same order gives the same devices.list, byte for byte.
+    (kind, major, minor), _mask = item
+    return (-1 if major is None else major, -1 if minor is None else minor, kind)
+
+
 def v1_writes(target, current_text):
     """[(file, value)] that take a v1 devices cgroup from `current_text` (its devices.list) to `target`.
 
@@ -151,9 +158,10 @@ def v1_writes(target, current_text):
     where the kernel refuses "a" mode switches, can still be updated).
     """
     current = parse_list(current_text)
+    wanted = sorted(target.exceptions.items(), key=_runc_order)
     if not target.allow_all and current is not None:
         out = []
-        for key, mask in target.exceptions.items():
+        for key, mask in wanted:
             missing = mask & ~current.exceptions.get(key, 0)
             if missing:
                 out.append(("devices.allow", line(*key, missing)))
@@ -163,5 +171,5 @@ def v1_writes(target, current_text):
                 out.append(("devices.deny", line(*key, extra)))
         return out
     if target.allow_all:
-        return [("devices.allow", "a")] + [("devices.deny", line(*k, m)) for k, m in target.exceptions.items()]
-    return [("devices.deny", "a")] + [("devices.allow", line(*k, m)) for k, m in target.exceptions.items()]
+        return [("devices.allow", "a")] + [("devices.deny", line(*k, m)) for k, m in wanted]
+    return [("devices.deny", "a")] + [("devices.allow", line(*k, m)) for k, m in wanted]

@@ -371,7 +371,7 @@ def test_stats_are_byte_for_byte_runcs(bundle):
     import tempfile
 
     cid = new_id("runc")
-    path = f"/ocirun-test-ev/{cid}"
+    path = f"/ocirun-test-ev-{cid}/c"
 
     def edit(c):
         _limits(c)

@@ -1,0 +1,568 @@
+"""Real engines drive ocirun unchanged (issue 5): podman + conmon, containerd
+(ctr, the runc.v2 shim) and Docker, each configured as
+/work/shared/notes/engine-interface.md records, with this checkout's
+launcher (conftest's `ocirun_bin`, basename `ocirun`) as their runtime.
+
+Each engine is set up once (module scope, so that everything is gone before
+test_zz_no_leftovers.py looks) by the scripts in tests/engines/, under its own
+tmp directory; the image is a busybox rootfs tarball (no internet). The last
+test shuts every engine down and checks that no engine process, container,
+mount or cgroup is left. Failure cases are compared with runc, the runtime
+ocirun replaces.
+"""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, new_id, wait_until
+
+ENGINES = os.path.join(REPO, "tests", "engines")
+IMAGE = "localhost/busybox:latest"
+# A container that stops at once on SIGTERM (a bare `sleep` as pid 1 ignores it).
+TRAP_LOOP = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+SCRIPT = shutil.which("script")
+RUNC = shutil.which("runc")
+
+
+def _have(cmd):
+    """`ocirun CMD --help` exits 0 (the CLI table answers that alone) and the command is implemented."""
+    return importlib.util.find_spec(f"ocirun.commands.{cmd}") is not None
+
+
+def _missing(*cmds):
+    return [c for c in cmds if not _have(c)]
+
+
+def sh(args):
+    return " ".join("'" + str(a).replace("'", "'\\''") + "'" for a in args)
+
+
+def run(args, env=None, timeout=120, check=False, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    if "input" not in kw:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+    p = subprocess.run([str(a) for a in args], env=env, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def on_pty(cmd, env=None, timeout=120):
+    """Run a command line on a new pty (util-linux script): (exit code, output)."""
+    p = subprocess.run([SCRIPT, "-qec", cmd, "/dev/null"], stdin=subprocess.DEVNULL, env=env,
+                       capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace").replace("\r", "").replace("\0", "")
+
+
+def pids_mentioning(text):
+    """Live processes whose command line mentions `text` (to check, never to kill)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read()
+            with open(f"/proc/{d}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if text.encode() in cmd and stat[stat.rfind(b")") + 2:][:1] not in b"ZX":
+            out.append((int(d), cmd.replace(b"\0", b" ").decode(errors="replace")))
+    return out
+
+
+def mounts_below(base):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4] == base
+                or line.split()[4].startswith(base + "/")]
+
+
+def cgroup_dirs_named(names):
+    """Cgroup directories (any hierarchy) whose basename contains one of `names`."""
+    out = []
+    if not names:
+        return out
+    for top in os.listdir("/sys/fs/cgroup"):
+        top = os.path.join("/sys/fs/cgroup", top)
+        if os.path.islink(top) or not os.path.isdir(top):
+            continue
+        for dirpath, dirs, _ in os.walk(top):
+            for d in dirs:
+                if any(n in d for n in names):
+                    out.append(os.path.join(dirpath, d))
+    return out
+
+
+def ocirun_ids(ocirun_bin, root):
+    p = run([ocirun_bin, "--root", root, "list", "-q"], check=True)
+    return p.stdout.split()
+
+
+def status_of(ocirun_bin, root, cid):
+    p = run([ocirun_bin, "--root", root, "state", cid])
+    return json.loads(p.stdout)["status"] if p.returncode == 0 else None
+
+
+def cgroup_v1_file(pid, controller, name):
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if controller in ctrls.split(","):
+                with open(f"/sys/fs/cgroup/{ctrls}{path}/{name}") as g:
+                    return g.read().strip()
+    raise AssertionError(f"pid {pid}: no {controller} hierarchy")
+
+
+# --- engines ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def image_tar(tmp_path_factory):
+    path = tmp_path_factory.mktemp("image") / "rootfs.tar"
+    run(["bash", os.path.join(REPO, "bundles", "mkrootfs-tar.sh"), path], check=True)
+    return str(path)
+
+
+class Podman:
+    """podman with a private config (podman-setup.sh) whose runtime is `ocirun`.
+    Podman never passes --root: ocirun keeps these containers in its default root."""
+
+    def __init__(self, base, runtime, image_tar):
+        self.base = base
+        self.runtime = runtime
+        self.root = "/run/ocirun"
+        self.ids = set()  # full ids of every container made (for the final checks)
+        p = run(["bash", os.path.join(ENGINES, "podman-setup.sh"), base, runtime], check=True)
+        self.env = dict(os.environ)
+        self.env.update(line.split("=", 1) for line in p.stdout.splitlines())
+        self("import", "--change", 'CMD ["/bin/sh"]', image_tar, "localhost/busybox", check=True)
+        self.down = False
+
+    def __call__(self, *args, **kw):
+        return run(["podman", *args], env=self.env, **kw)
+
+    def start(self, *args):
+        """podman run -d ... -> full container id."""
+        cid = self("run", "-d", *args, check=True).stdout.strip().splitlines()[-1]
+        self.ids.add(cid)
+        return cid
+
+    def inspect(self, name, fmt):
+        return self("inspect", "--format", fmt, name, check=True).stdout.strip()
+
+    def shutdown(self):
+        if self.down:
+            return
+        self.down = True
+        ps = self("ps", "-aq", "--no-trunc").stdout.split()
+        self.ids.update(ps)
+        conmons = [self.inspect(c, "{{.State.ConmonPid}}") for c in ps]
+        self("rm", "-af", "-t", "0", timeout=300)
+        for pid in conmons:  # only if rm failed: a conmon lives while its container does
+            if pid.isdigit() and int(pid) > 0:
+                try:
+                    os.kill(int(pid), 9)
+                except ProcessLookupError:
+                    pass
+        for cid in self.ids:
+            run([self.runtime, "delete", "--force", cid])
+        run(["bash", os.path.join(ENGINES, "engines-stop.sh"), self.base, "podman"], check=True)
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory, ocirun_bin, image_tar):
+    if not shutil.which("podman") or not shutil.which("conmon"):
+        pytest.fail("podman/conmon not installed: run .ci/install")
+    p = Podman(str(tmp_path_factory.mktemp("podman")), ocirun_bin, image_tar)
+    yield p
+    p.shutdown()
+
+
+class Containerd:
+    """A private containerd (containerd-start.sh); ctr runs tasks with
+    --runc-binary ocirun --runc-root <root> (the shim adds /<namespace>)."""
+
+    def __init__(self, base, runtime, image_tar, docker_tar):
+        self.base = base
+        self.runtime = runtime
+        self.runc_root = os.path.join(base, "ctr-runc")
+        self.root = os.path.join(self.runc_root, "default")
+        self.ids = set()
+        self.down = False
+        self.sock = run(["bash", os.path.join(ENGINES, "containerd-start.sh"), base], check=True).stdout.strip()
+        self.ctr("image", "import", docker_tar, check=True)
+
+    def ctr(self, *args, **kw):
+        return run(["ctr", "--address", self.sock, *args], **kw)
+
+    def run_task(self, cid, *args, runtime=None, **kw):
+        self.ids.add(cid)
+        return self.ctr("run", "--runc-binary", runtime or self.runtime, "--runc-root", self.runc_root,
+                        *args, **kw)
+
+    def task_status(self, cid):
+        for line in self.ctr("task", "ls", check=True).stdout.splitlines()[1:]:
+            f = line.split()
+            if f and f[0] == cid:
+                return f[2]
+        return None
+
+    def remove(self, cid):
+        self.ctr("task", "kill", "-s", "KILL", cid)
+        self.ctr("task", "rm", "-f", cid)
+        self.ctr("container", "rm", cid)
+
+    def shutdown(self):
+        if self.down:
+            return
+        self.down = True
+        for cid in self.ctr("container", "ls", "-q").stdout.split():
+            self.ids.add(cid)
+            self.remove(cid)
+        run(["bash", os.path.join(ENGINES, "engines-stop.sh"), self.base, "containerd"], check=True)
+
+
+@pytest.fixture(scope="module")
+def containerd(tmp_path_factory, ocirun_bin, image_tar, podman):
+    if not shutil.which("containerd") or not shutil.which("ctr"):
+        pytest.fail("containerd not installed: run .ci/install")
+    # The image as a docker archive, made by the podman above (ctr cannot import a rootfs tar).
+    tar = str(tmp_path_factory.mktemp("image") / "busybox-docker.tar")
+    podman("save", "--format", "docker-archive", "-o", tar, IMAGE, check=True)
+    c = Containerd(str(tmp_path_factory.mktemp("containerd")), ocirun_bin, image_tar, tar)
+    yield c
+    c.shutdown()
+
+
+class Docker:
+    """A private dockerd (dockerd-start.sh) on the containerd above, with
+    ocirun added as runtime "ocirun"; the shim keeps the state under
+    <exec-root>/runtime-runc/moby."""
+
+    def __init__(self, base, runtime, image_tar):
+        self.base = base
+        self.runtime = runtime
+        self.root = os.path.join(base, "docker", "exec", "runtime-runc", "moby")
+        self.ids = set()
+        self.down = False
+        p = run(["bash", os.path.join(ENGINES, "dockerd-start.sh"), base, runtime])
+        self.error = None if p.returncode == 0 else (p.stderr.strip() or f"exit {p.returncode}")
+        self.env = dict(os.environ, DOCKER_CONFIG=os.path.join(base, "docker", "config"),
+                        DOCKER_HOST=f"unix://{p.stdout.strip()}")
+        if self.error is None:
+            self("import", "--change", 'CMD ["/bin/sh"]', image_tar, IMAGE, check=True)
+
+    def __call__(self, *args, **kw):
+        # Debian's client: a newer one may sit earlier on PATH.
+        client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+        return run([client, *args], env=self.env, **kw)
+
+    def shutdown(self):
+        if self.down:
+            return
+        self.down = True
+        if self.error is None:
+            ids = self("ps", "-aq", "--no-trunc").stdout.split()
+            self.ids.update(ids)
+            if ids:
+                self("rm", "-f", *ids)
+        run(["bash", os.path.join(ENGINES, "engines-stop.sh"), self.base, "docker"], check=True)
+
+
+@pytest.fixture(scope="module")
+def docker(containerd, ocirun_bin, image_tar):
+    if not shutil.which("dockerd"):
+        pytest.xfail("dockerd not installed (docker.io)")
+    # Its own directories next to the containerd it uses (dockerd-start.sh wants BASE/containerd).
+    d = Docker(containerd.base, ocirun_bin, image_tar)
+    if d.error is not None:
+        pytest.xfail(f"dockerd cannot start here: {d.error}")
+    yield d
+    d.shutdown()
+
+
+# --- podman -----------------------------------------------------------------------------
+
+def test_podman_uses_ocirun(podman):
+    out = podman("info", "--format", "{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Path}}", check=True).stdout
+    assert out.split() == ["ocirun", podman.runtime]
+
+
+def test_podman_run_rm(podman):
+    """create (via conmon, --log-format json) -> start -> delete --force; the
+    container's stdio is conmon's pipes, its exit code podman's."""
+    p = podman("run", "--rm", IMAGE, "sh", "-c", "echo out-$((6*7)); echo err >&2; exit 3")
+    assert p.returncode == 3, p.stderr
+    assert p.stdout == "out-42\n"
+    assert "err" in p.stderr
+
+
+def test_podman_run_tty(podman):
+    """run -it: conmon's --console-socket; output and exit code through the pty."""
+    rc, out = on_pty(sh(["podman", "run", "--rm", "-it", IMAGE, "sh", "-c", "tty; echo on-a-tty; exit 2"]),
+                     env=podman.env)
+    assert rc == 2, out
+    assert "/dev/pts/" in out and "on-a-tty" in out
+
+
+def test_podman_detached_exec(podman):
+    """run -d, then exec (exec --process J --detach --pid-file F, conmon
+    waits for it) and exec -it (plus --tty --console-socket)."""
+    cid = podman.start("--name", new_id("pd"), IMAGE, "sleep", "1000")
+    assert status_of(podman.runtime, podman.root, cid) == "running"
+    p = podman("exec", "-e", "FOO=bar", cid, "sh", "-c", "echo $FOO; exit 4")
+    assert (p.returncode, p.stdout) == (4, "bar\n"), p.stderr
+    p = podman("exec", "-i", cid, "sh", "-c", "read x; echo got-$x", input="line\n")
+    assert (p.returncode, p.stdout) == (0, "got-line\n"), p.stderr
+    rc, out = on_pty(sh(["podman", "exec", "-it", cid, "sh", "-c", "tty; echo exec-tty; exit 6"]),
+                     env=podman.env)
+    assert rc == 6, out
+    assert "/dev/pts/" in out and "exec-tty" in out
+    podman("rm", "-f", "-t", "0", cid, check=True)
+
+
+def test_podman_exec_missing_executable(podman):
+    """podman maps the runtime's "executable file not found" to 127, as with runc."""
+    cid = podman.start(IMAGE, "sleep", "1000")
+    p = podman("exec", cid, "nosuchcmd")
+    assert p.returncode == 127, p.stderr
+    assert "executable file not found" in p.stderr
+    podman("rm", "-f", "-t", "0", cid, check=True)
+
+
+def test_podman_stop(podman):
+    """stop: kill 15, then the cleanup's delete --force; the exit code is the container's."""
+    cid = podman.start(IMAGE, *TRAP_LOOP)
+    t0 = time.monotonic()
+    podman("stop", "-t", "30", cid, check=True)
+    assert time.monotonic() - t0 < 20, "SIGTERM must reach the container (no 30 s timeout)"
+    assert podman.inspect(cid, "{{.State.Status}} {{.State.ExitCode}}") == "exited 0"
+    wait_until(lambda: status_of(podman.runtime, podman.root, cid) is None, what="the cleanup's delete")
+    podman("start", cid, check=True)  # create + start again from the same container
+    assert podman.inspect(cid, "{{.State.Status}}") == "running"
+    podman("rm", "-f", "-t", "0", cid, check=True)
+
+
+def test_podman_kill(podman):
+    cid = podman.start(IMAGE, "sleep", "1000")
+    podman("kill", cid, check=True)
+    wait_until(lambda: podman.inspect(cid, "{{.State.Status}}") == "exited", what="exited")
+    assert podman.inspect(cid, "{{.State.ExitCode}}") == "137"
+    podman("rm", cid, check=True)
+    assert status_of(podman.runtime, podman.root, cid) is None
+
+
+@pytest.mark.xfail(bool(_missing("pause", "resume")), reason="ocirun pause/resume not implemented yet",
+                   strict=True)
+def test_podman_pause_unpause(podman):
+    cid = podman.start(IMAGE, "sleep", "1000")
+    podman("pause", cid, check=True)
+    assert podman.inspect(cid, "{{.State.Status}}") == "paused"
+    assert status_of(podman.runtime, podman.root, cid) == "paused"
+    pid = int(podman.inspect(cid, "{{.State.Pid}}"))
+    if os.path.isdir("/sys/fs/cgroup/freezer"):
+        assert cgroup_v1_file(pid, "freezer", "freezer.state") == "FROZEN"
+    podman("unpause", cid, check=True)
+    assert podman.inspect(cid, "{{.State.Status}}") == "running"
+    assert podman("exec", cid, "true").returncode == 0
+    # rm -f of a paused container: resume, then kill 9.
+    podman("pause", cid, check=True)
+    podman("rm", "-f", "-t", "0", cid, check=True)
+    assert status_of(podman.runtime, podman.root, cid) is None
+
+
+def test_podman_restart(podman):
+    """restart: kill 15 -> delete -> create -> start; a new init."""
+    cid = podman.start(IMAGE, *TRAP_LOOP)
+    pid = int(podman.inspect(cid, "{{.State.Pid}}"))
+    podman("restart", "-t", "30", cid, check=True)
+    new = int(podman.inspect(cid, "{{.State.Pid}}"))
+    assert new != pid and podman.inspect(cid, "{{.State.Status}}") == "running"
+    assert json.loads(run([podman.runtime, "state", cid], check=True).stdout)["pid"] == new
+    podman("rm", "-f", "-t", "0", cid, check=True)
+
+
+def test_podman_rm_force(podman):
+    cid = podman.start(IMAGE, "sleep", "1000")
+    pid = int(podman.inspect(cid, "{{.State.Pid}}"))
+    podman("rm", "-f", "-t", "0", cid, check=True)
+    assert status_of(podman.runtime, podman.root, cid) is None
+    assert not os.path.exists(f"/proc/{pid}/stat") or open(f"/proc/{pid}/stat").read().split()[2] in "ZX"
+    assert podman("inspect", cid).returncode != 0
+
+
+@pytest.mark.xfail(bool(_missing("update")), reason="ocirun update not implemented yet", strict=True)
+def test_podman_update(podman):
+    """update --resources=FILE: the new limit lands in the container's cgroup."""
+    cid = podman.start("--memory", "256m", IMAGE, "sleep", "1000")
+    pid = int(podman.inspect(cid, "{{.State.Pid}}"))
+    if os.path.isdir("/sys/fs/cgroup/memory"):
+        assert cgroup_v1_file(pid, "memory", "memory.limit_in_bytes") == str(256 << 20)
+    podman("update", "--memory", "64m", "--pids-limit", "77", cid, check=True)
+    if os.path.isdir("/sys/fs/cgroup/memory"):
+        assert cgroup_v1_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    if os.path.isdir("/sys/fs/cgroup/pids"):
+        assert cgroup_v1_file(pid, "pids", "pids.max") == "77"
+    podman("rm", "-f", "-t", "0", cid, check=True)
+
+
+@pytest.mark.parametrize("exe,words", [("nosuchcmd", "executable file not found in $PATH"),
+                                       ("/nosuch", "no such file or directory")])
+def test_podman_missing_executable_like_runc(podman, exe, words):
+    """A failed create: exit 127 with the runtime's words, exactly as with runc."""
+    p = podman("run", "--rm", IMAGE, exe)
+    assert p.returncode == 127, p.stderr
+    assert words in p.stderr and "ocirun" in p.stderr
+    if RUNC:
+        r = podman("run", "--rm", "--runtime", "runc", IMAGE, exe)
+        assert r.returncode == p.returncode, r.stderr
+        assert words in r.stderr
+
+
+# --- containerd --------------------------------------------------------------------------
+
+def test_ctr_run_rm(containerd):
+    """create (cwd = bundle, root.path "rootfs" relative, --log log.json) ->
+    start -> delete -> delete --force."""
+    cid = new_id("k")
+    p = containerd.run_task(cid, "--rm", IMAGE, cid, "sh", "-c", "echo ctr-$((6*7)); pwd; exit 5")
+    assert p.returncode == 5, p.stderr
+    assert p.stdout.replace("\r", "") == "ctr-42\n/\n"
+    assert containerd.task_status(cid) is None
+    assert ocirun_ids(containerd.runtime, containerd.root) == []
+
+
+def test_ctr_task_exec_kill(containerd):
+    """A detached task: task exec (exec --process J --detach --pid-file F,
+    terminal from J), ps (ps --format json), kill (a numeric signal)."""
+    cid = new_id("k")
+    containerd.run_task(cid, "-d", IMAGE, cid, "sleep", "1000", check=True)
+    try:
+        assert containerd.task_status(cid) == "RUNNING"
+        assert status_of(containerd.runtime, containerd.root, cid) == "running"
+        p = containerd.ctr("task", "exec", "--exec-id", "e1", cid, "sh", "-c", "echo in-exec; exit 3")
+        assert (p.returncode, p.stdout) == (3, "in-exec\n"), p.stderr
+        rc, out = on_pty(sh(["ctr", "--address", containerd.sock, "task", "exec", "-t", "--exec-id", "e2",
+                             cid, "sh", "-c", "tty; echo exec-tty; exit 4"]))
+        assert rc == 4, out
+        assert "/dev/pts/" in out and "exec-tty" in out
+        p = containerd.ctr("task", "exec", "--exec-id", "e3", cid, "nosuchcmd")
+        assert p.returncode != 0 and "executable file not found" in p.stderr
+        if _have("ps"):
+            init = json.loads(run([containerd.runtime, "--root", containerd.root, "state", cid],
+                                  check=True).stdout)["pid"]
+            pids = containerd.ctr("task", "ps", cid, check=True).stdout.split()[2::2]
+            assert str(init) in pids
+        containerd.ctr("task", "kill", "-s", "SIGKILL", cid, check=True)
+        wait_until(lambda: containerd.task_status(cid) == "STOPPED", what="STOPPED")
+        # Killing a stopped task: the shim maps our "container not running" to NotFound.
+        p = containerd.ctr("task", "kill", "-s", "SIGKILL", cid)
+        assert "not found" in (p.stderr + p.stdout).lower() or p.returncode == 0, p.stderr
+    finally:
+        containerd.remove(cid)
+    assert ocirun_ids(containerd.runtime, containerd.root) == []
+
+
+@pytest.mark.xfail(bool(_missing("pause", "resume")), reason="ocirun pause/resume not implemented yet",
+                   strict=True)
+def test_ctr_pause_resume(containerd):
+    cid = new_id("k")
+    containerd.run_task(cid, "-d", IMAGE, cid, "sleep", "1000", check=True)
+    try:
+        containerd.ctr("task", "pause", cid, check=True)
+        assert containerd.task_status(cid) == "PAUSED"
+        assert status_of(containerd.runtime, containerd.root, cid) == "paused"
+        containerd.ctr("task", "resume", cid, check=True)
+        assert containerd.task_status(cid) == "RUNNING"
+        p = containerd.ctr("task", "exec", "--exec-id", "e1", cid, "true")
+        assert p.returncode == 0, p.stderr
+    finally:
+        containerd.remove(cid)
+
+
+def test_ctr_missing_executable_like_runc(containerd):
+    """A readable error (containerd reads the last error of log.json), as with runc."""
+    cid = new_id("k")
+    p = containerd.run_task(cid, "--rm", IMAGE, cid, "nosuchcmd")
+    containerd.ctr("container", "rm", cid)
+    assert p.returncode == 1
+    assert 'OCI runtime create failed: exec: "nosuchcmd": executable file not found in $PATH' in p.stderr
+    assert "unable to retrieve OCI runtime error" not in p.stderr
+    if RUNC:
+        rid = new_id("r")
+        r = containerd.run_task(rid, "--rm", IMAGE, rid, "nosuchcmd", runtime=RUNC)
+        containerd.ctr("container", "rm", rid)
+        assert r.returncode == p.returncode
+        assert 'exec: "nosuchcmd": executable file not found in $PATH' in r.stderr
+    assert ocirun_ids(containerd.runtime, containerd.root) == []
+
+
+# --- docker ------------------------------------------------------------------------------
+
+def test_docker_run_rm(docker):
+    p = docker("run", "--rm", "--runtime", "ocirun", "--network", "none", IMAGE,
+               "sh", "-c", "echo docker-$((6*7)); echo err >&2; exit 6")
+    assert p.returncode == 6, p.stderr
+    assert p.stdout == "docker-42\n"
+    assert "err" in p.stderr
+
+
+def test_docker_detached_exec_stop(docker):
+    name = new_id("d")
+    docker("run", "-d", "--name", name, "--runtime", "ocirun", "--network", "none", IMAGE, *TRAP_LOOP,
+           check=True)
+    cid = docker("inspect", "--format", "{{.Id}}", name, check=True).stdout.strip()
+    docker.ids.add(cid)
+    assert status_of(docker.runtime, docker.root, cid) == "running"
+    p = docker("exec", name, "sh", "-c", "echo in-exec; exit 3")
+    assert (p.returncode, p.stdout) == (3, "in-exec\n"), p.stderr
+    t0 = time.monotonic()
+    docker("stop", "-t", "30", name, check=True)
+    assert time.monotonic() - t0 < 20
+    assert docker("inspect", "--format", "{{.State.ExitCode}}", name, check=True).stdout.strip() == "0"
+    docker("rm", name, check=True)
+    assert ocirun_ids(docker.runtime, docker.root) == []
+
+
+@pytest.mark.parametrize("runtime", ["ocirun", "runc"])
+def test_docker_missing_executable(docker, runtime):
+    """docker maps "executable file not found" to 127, with either runtime."""
+    p = docker("run", "--rm", "--runtime", runtime, "--network", "none", IMAGE, "nosuchcmd")
+    assert p.returncode == 127, p.stderr
+    assert 'exec: "nosuchcmd": executable file not found in $PATH' in p.stderr
+
+
+# --- nothing left ------------------------------------------------------------------------
+
+def test_zz_engines_leave_nothing(request, ocirun_bin):
+    """After shutting every engine down: no engine process, container, mount
+    or cgroup of theirs is left, and ocirun's roots hold none of them."""
+    engines = [request.getfixturevalue(n) for n in ("podman", "containerd")]
+    try:
+        engines.insert(0, request.getfixturevalue("docker"))
+    except BaseException:  # noqa: BLE001 - docker xfailed: nothing of it to check
+        pass
+    ids = set()
+    for e in engines:
+        e.shutdown()
+        ids |= e.ids
+    bases = [e.base for e in engines]
+    for base in bases:
+        assert mounts_below(base) == [], base
+        deadline = time.monotonic() + 10
+        while pids_mentioning(base) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pids_mentioning(base) == []
+    for e in engines:
+        if e.root == "/run/ocirun":
+            assert not ids & set(ocirun_ids(ocirun_bin, e.root))
+        elif os.path.isdir(e.root):
+            assert ocirun_ids(ocirun_bin, e.root) == []
+    short = {i[:12] for i in ids} | ids
+    assert cgroup_dirs_named(short) == []

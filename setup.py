@@ -21,11 +21,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
 
 LAUNCHER = """#!{python} -IS
-# ocirun launcher, written by setup.py: isolated, no site processing.
+# ocirun launcher, written by setup.py: isolated, no site processing, no
+# cyclic GC (a short-lived process; GC could also close a reused fd number).
+import gc
 import sys
+gc.disable()
 sys.path[:0] = {paths!r}
-from ocirun.cli import main
-sys.exit(main())
+from ocirun.cli import run
+run()
 """
 
 

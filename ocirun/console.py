@@ -3,7 +3,7 @@ container's pty master comes back to us over a socketpair and we relay it
 to our own stdin/stdout (raw mode while we do), like runc's tty handling."""
 import os
 import select
-import signal
+import _signal as signal  # not `signal`: it loads enum
 import socket
 
 

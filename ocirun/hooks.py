@@ -19,11 +19,12 @@ import fcntl
 from ocirun import fastjson as json
 import os
 import select
-import signal
+import _signal as signal  # not `signal`: it loads enum
 import sys
 import time
 
 from ocirun.errors import HookError
+from ocirun.signals import signal_name
 
 STDERR_TAIL = 4096  # bytes of the hook's stderr we keep
 _CHUNK = 65536
@@ -148,7 +149,7 @@ def _run(hook, payload, timeout_default, cwd):
         detail = f"failed: exit status {code}"
     else:
         try:
-            detail = f"failed: killed by signal {signal.Signals(-code).name}"
+            detail = f"failed: killed by signal {signal_name(-code)}"
         except ValueError:
             detail = f"failed: killed by signal {-code}"
     raise _fail(path, _with_last_line(detail, tail))

@@ -16,7 +16,7 @@ ready and blocks on exec.fifo until `start`.
 """
 import errno
 import os
-import signal
+import _signal as signal  # not `signal`: it loads enum
 import sys
 
 from ocirun import capabilities, hooks, lsm, paths, procattrs, rootfs

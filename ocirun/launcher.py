@@ -388,8 +388,7 @@ def write_pid_file(path, pid):
 
 def _abort(container, manager, pid, hooks_began, logger):
     """Undo a failed create: nothing may be left behind."""
-    import shutil
-    import signal
+    import _signal as signal
 
     if pid:
         try:
@@ -408,7 +407,7 @@ def _abort(container, manager, pid, hooks_began, logger):
         manager.destroy()
     except OciError as e:
         logger.warning(str(e))
-    shutil.rmtree(container.dir, ignore_errors=True)
+    st.remove_dir(container.dir)
     if hooks_began:
         from ocirun import hooks
 

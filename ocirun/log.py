@@ -33,7 +33,6 @@ class Logger:
         self._pending = []  # (level, msg, time) held back until exit
         self._failed = False
         self._pid = os.getpid()
-        self._registered = False
 
     def configure(self, path, fmt, debug):
         from ocirun.errors import OciError, UsageError
@@ -91,15 +90,11 @@ class Logger:
 
     def _defer(self, level, msg):
         self._pending.append((level, msg, _now()))
-        if not self._registered:
-            import atexit
-
-            atexit.register(self.flush)
-            self._registered = True
 
     def flush(self):
-        """Write held-back warnings (at exit; nothing after an error, nothing
-        from a forked child, which shares our memory but not our outcome)."""
+        """Write held-back warnings (cli.main calls it when a command succeeds;
+        nothing after an error, nothing from a forked child, which shares our
+        memory but not our outcome)."""
         if os.getpid() != self._pid or self._failed:
             self._pending.clear()
             return

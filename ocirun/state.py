@@ -59,6 +59,27 @@ def write_atomic(path, data, mode=0o600):
     os.replace(tmp, path)
 
 
+def remove_dir(path):
+    """rm -r of a state directory (flat: a few files and the fifo), without
+    shutil, whose imports cost more than the work."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        p = os.path.join(path, name)
+        try:
+            os.unlink(p)
+        except IsADirectoryError:
+            remove_dir(p)
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+
+
 class Container:
     """A loaded state record. `.data` is the JSON dict; `.status()` is live."""
 

@@ -6,7 +6,7 @@ container created below them) and never a parent someone else made.
 """
 import errno
 import os
-import signal
+import _signal as signal  # not `signal`: it loads enum
 import time
 
 from ..errors import CgroupError

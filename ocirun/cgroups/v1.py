@@ -4,7 +4,7 @@ In hybrid mode the container also joins the cgroup2 hierarchy (runc does the
 same), which gives us cgroup.kill and a second freezer.
 """
 import os
-import signal
+import _signal as signal  # not `signal`: it loads enum
 import time
 
 from ..errors import CgroupError

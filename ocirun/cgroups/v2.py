@@ -1,7 +1,7 @@
 """cgroup v2: the pure unified layout, plus the helpers hybrid uses on its cgroup2 mount."""
 import errno
 import os
-import signal
+import _signal as signal  # not `signal`: it loads enum
 import time
 
 from ..errors import CgroupError

@@ -6,7 +6,7 @@ error; a created one too (runc deletes it silently; we follow the spec).
 """
 import errno
 import os
-import signal
+import _signal as signal  # not `signal`: it loads enum
 
 from ocirun import state as st
 from ocirun.errors import ContainerNotFound, InvalidState, OciError
@@ -27,7 +27,7 @@ def run(opts, args, logger):
         if not force:
             raise
         # A torn state file: nothing can be trusted but the directory.
-        _rmtree(os.path.join(store.root, args[0]), ignore_errors=True)
+        st.remove_dir(os.path.join(store.root, args[0]))
         return 0
     destroy(c, force, logger)
     return 0
@@ -72,7 +72,7 @@ def destroy(c, force, logger):
             except OciError as e:
                 logger.warning(str(e))
         state = c.spec_state()
-        _rmtree(c.dir, ignore_errors=True)
+        st.remove_dir(c.dir)
     finally:
         os.close(lock)
     poststop = (c.data.get("hooks") or {}).get("poststop") or []
@@ -81,12 +81,6 @@ def destroy(c, force, logger):
 
         state["status"] = st.STOPPED
         hooks.run_hooks(poststop, state, "poststop")
-
-
-def _rmtree(path, ignore_errors=True):
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 def _quiet(fn, *a):

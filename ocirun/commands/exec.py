@@ -233,7 +233,7 @@ def _join_cgroup(manager, pid, sub):
 def wait_process(pid, relay_fd=None):
     """Wait for our child `pid`, forwarding signals (and relaying its pty when
     relay_fd is set); its exit status, or 128+n for a signal."""
-    import signal
+    import _signal as signal
 
     pidfd = os.pidfd_open(pid)
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
@@ -271,7 +271,7 @@ def wait_process(pid, relay_fd=None):
 
 
 def _forward(pidfd, n):
-    import signal
+    import _signal as signal
 
     try:
         signal.pidfd_send_signal(pidfd, n)

@@ -1,7 +1,7 @@
 """kill: signal the init through a pidfd (a reused pid cannot be hit), or
 every process of the container with --all."""
 import os
-import signal
+import _signal as signal  # not `signal`: it loads enum
 
 from ocirun import state as st
 from ocirun.errors import InvalidState

@@ -2,7 +2,7 @@
 return its exit status (128+n for a signal), forwarding signals to it, and
 delete it (unless --keep)."""
 import os
-import signal
+import _signal as signal  # not `signal`: it loads enum
 
 from ocirun import launcher
 from ocirun.commands import delete, start

@@ -42,7 +42,7 @@ def run(opts, args, logger):
             raise InvalidState("container not running")
         config_path = os.path.join(c.dir, "config.json")
         config = _read_config(config_path)
-        linux = config.setdefault("linux", {})
+        linux = config.setdefault("linux", {}) if config is not None else {}
         delta = changes(res)
         live = delta
         if delta.get("devices") is not None:
@@ -59,21 +59,27 @@ def run(opts, args, logger):
                               source=f"--resources {source}" if source != "flags" else "update") from None
         for w in warnings or ():
             logger.warning(w)
-        linux["resources"] = merge(linux.get("resources") or {}, delta)
-        import json
+        if config is None:
+            logger.warning(f"{config_path} is missing: the update is not recorded")
+        else:
+            import json
 
-        st.write_atomic(config_path, json.dumps(config).encode())
+            linux["resources"] = merge(linux.get("resources") or {}, delta)
+            st.write_atomic(config_path, json.dumps(config).encode())
     finally:
         os.close(lock)
     return 0
 
 
 def _read_config(path):
+    """The saved config, or None when there is none (a state dir from before it was saved)."""
     import json
 
     try:
         with open(path, "rb") as f:
             return json.loads(f.read())
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError) as e:
         raise CgroupError(f"cannot read the container's saved config {path}: {e}") from None
 

@@ -19,10 +19,12 @@ SITE = [p for p in dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.ge
 HAVE_RUNC = shutil.which("runc") is not None
 
 LAUNCHER = f"""#!{os.path.realpath(sys.executable)} -IS
+import gc
 import sys
+gc.disable()
 sys.path[:0] = {[REPO] + SITE!r}
-from ocirun.cli import main
-sys.exit(main())
+from ocirun.cli import run
+run()
 """
 
 

@@ -8,7 +8,6 @@ one → "container not paused", `ps --format json` → `[pid,...]` or `null`.
 """
 import json
 import os
-import signal
 import subprocess
 import time
 

@@ -170,7 +170,8 @@ def test_a_deny_cannot_punch_a_hole_in_a_wildcard_allow():
 
 
 def test_later_rules_merge_and_remove_access():
-    state = dv.emulate([DENY_ALL, c(1, 3, "r"), c(1, 3, "wm"), c(1, 3, "m", allow=False), c(1, 7), c(1, 7, allow=False)])
+    state = dv.emulate([DENY_ALL, c(1, 3, "r"), c(1, 3, "wm"), c(1, 3, "m", allow=False),
+                        c(1, 7), c(1, 7, allow=False)])
     assert state.lines() == ["c 1:3 rw"]
 
 

@@ -8,9 +8,40 @@ keywords draft-04 defines for validation; "format" is ignored, as
 jsonschema does by default.
 """
 import os
-import re
 
 from ocirun import fastjson
+
+
+def _upper_word(s, prefix, extra=""):
+    rest = s[len(prefix):]
+    return s.startswith(prefix) and rest != "" and all("A" <= c <= "Z" or c in extra for c in rest)
+
+
+def _anchored(pred):
+    """re.search semantics of ^...$: `$` also matches before one final newline."""
+    return lambda s: pred(s[:-1] if s.endswith("\n") else s)
+
+
+# Our schemas' patterns as plain predicates: `re` (with enum, functools...)
+# is most of create's import time. tests/unit/test_fastschema.py checks each
+# against re; a pattern not listed here falls back to re.
+PATTERNS = {
+    "^RLIMIT_[A-Z]+$": _anchored(lambda s: _upper_word(s, "RLIMIT_")),
+    "^CAP_[A-Z_]+$": _anchored(lambda s: _upper_word(s, "CAP_", "_")),
+    "^[bcpu]$": _anchored(lambda s: s in ("b", "c", "p", "u")),
+    "^[-0-9, ]*$": _anchored(lambda s: all(c in "-0123456789, " for c in s)),
+    "^[1-9][0-9]*[KMG]B$": _anchored(lambda s: len(s) >= 3 and s[-1] == "B" and s[-2] in "KMG"
+                                     and s[0] in "123456789" and s[:-2].isascii() and s[:-2].isdigit()),
+    "^MB:[^\\n]*$": _anchored(lambda s: s.startswith("MB:") and "\n" not in s),
+    ".": lambda s: any(c != "\n" for c in s),  # unanchored: any character but newline
+}
+
+
+def _regex(pattern):
+    import re
+
+    rx = re.compile(pattern)
+    return lambda s: rx.search(s) is not None
 
 _TYPES = {
     "object": lambda v: isinstance(v, dict),
@@ -126,8 +157,8 @@ class Compiler:
             n = s["maxLength"]
             add(lambda v, n=n: not isinstance(v, str) or len(v) <= n)
         if "pattern" in s:
-            rx = re.compile(s["pattern"])
-            add(lambda v: not isinstance(v, str) or rx.search(v) is not None)
+            match = PATTERNS.get(s["pattern"]) or _regex(s["pattern"])
+            add(lambda v: not isinstance(v, str) or match(v))
 
     def _arrays(self, s, add, base):
         if "items" in s:
@@ -161,7 +192,8 @@ class Compiler:
             n = s["maxProperties"]
             add(lambda v, n=n: not isinstance(v, dict) or len(v) <= n)
         props = {k: self.lazy(x, base) for k, x in (s.get("properties") or {}).items()}
-        pats = [(re.compile(p), self.compile(x, base)) for p, x in (s.get("patternProperties") or {}).items()]
+        pats = [(PATTERNS.get(p) or _regex(p), self.compile(x, base))
+                for p, x in (s.get("patternProperties") or {}).items()]
         extra = s.get("additionalProperties", True)
         more = self.compile(extra, base) if isinstance(extra, dict) else None
         if props or pats or extra is not True:
@@ -174,8 +206,8 @@ class Compiler:
                         matched = True
                         if not props[k](x):
                             return False
-                    for rx, f in pats:
-                        if rx.search(k):
+                    for match, f in pats:
+                        if match(k):
                             matched = True
                             if not f(x):
                                 return False

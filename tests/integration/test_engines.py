@@ -310,8 +310,7 @@ def test_podman_run_rm(podman):
 def test_podman_run_tty(podman):
     """run -it: conmon's --console-socket; output and exit code through the pty."""
     cmd = ["podman", "run", "--rm", "-it", IMAGE, "sh", "-c", f"tty; echo on-a-tty; {LINGER}exit 2"]
-    rc, out = on_pty(sh(cmd),
-                     env=podman.env)
+    rc, out = on_pty(sh(cmd), env=podman.env)
     assert rc == 2, out
     assert "/dev/pts/" in out and "on-a-tty" in out
 

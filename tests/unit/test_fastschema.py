@@ -106,3 +106,36 @@ def test_mutations_agree(seed, data):
         else:
             parent[key] = data.draw(REPLACEMENTS)
     assert fastschema.is_valid(doc) == reference(doc)
+
+
+PATTERN_TEXT = st.text(alphabet="RLIMIT_CAPNOFbcpuxMB:KG0123456789-, \n\t.", max_size=14)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(sorted(fastschema.PATTERNS)), st.one_of(PATTERN_TEXT, st.text(max_size=6)))
+def test_pattern_predicates_match_re(pattern, text):
+    """Each hand-written pattern predicate is exactly re.search (jsonschema's rule)."""
+    import re
+
+    assert fastschema.PATTERNS[pattern](text) == (re.search(pattern, text) is not None)
+
+
+def test_every_schema_pattern_has_a_predicate():
+    """So a valid create never imports re (see test_imports.py)."""
+    found = set()
+
+    def walk(x):
+        if isinstance(x, dict):
+            if isinstance(x.get("pattern"), str):
+                found.add(x["pattern"])
+            found.update(k for k in (x.get("patternProperties") or {}))
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    for name in os.listdir(fastschema.schema_dir()):
+        with open(os.path.join(fastschema.schema_dir(), name)) as f:
+            walk(json.load(f))
+    assert found <= set(fastschema.PATTERNS), sorted(found - set(fastschema.PATTERNS))

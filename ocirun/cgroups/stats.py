@@ -153,11 +153,12 @@ _BLKIO_SETS = (
 def _blkio_v1(d):
     found = {}
     for prefix, names in _BLKIO_SETS:
-        first = _blkio_entries(d, prefix + names[0])
-        if not first:
+        if not _blkio_entries(d, prefix + names[0]):
             continue
         for name in names:
-            found[name.replace("_recursive", "") + "_recursive"] = _blkio_entries(d, prefix + name)
+            # the non-recursive throttle files fill the recursive keys (as in runc)
+            suffix = name if name.endswith("_recursive") else name + "_recursive"
+            found[suffix] = _blkio_entries(d, prefix + name)
         break
     b = {}
     for key, suffix in _BLKIO_KEYS:

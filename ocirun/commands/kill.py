@@ -25,6 +25,11 @@ def run(opts, args, logger):
     if status == st.STOPPED:
         raise InvalidState("container not running")
     signal_init(c, sig)
+    if status == st.PAUSED and sig == signal.SIGKILL:
+        # A frozen task dies only once thawed; runc thaws for SIGKILL too.
+        from ocirun import cgroups
+
+        cgroups.load_manager(c.data["cgroup"]).thaw()
     return 0
 
 

@@ -137,9 +137,7 @@ def merge(old, delta):
     """The saved linux.resources with `delta` applied: objects field by field, arrays replaced."""
     out = dict(old)
     for key, value in delta.items():
-        if key == "rdma" and isinstance(old.get(key), dict):
-            out[key] = {**old[key], **value}
-        elif isinstance(value, dict) and isinstance(old.get(key), dict):
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
             out[key] = {**old[key], **value}
         else:
             out[key] = value

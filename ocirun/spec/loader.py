@@ -46,7 +46,29 @@ def load_bundle(bundle):
         config = _slow_loads(data)
     if not isinstance(config, dict):
         raise InvalidSpec("", "config must be a JSON object")
+    _strip_device_type_bits(config)
     return config, path
+
+
+# S_IFCHR, S_IFBLK, S_IFIFO by linux.devices[].type.
+_TYPE_BITS = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+
+
+def _strip_device_type_bits(config):
+    """podman --privileged copies each host device's st_mode into fileMode,
+    file type bits included (24960 = 0o60600 for a block device); runc uses
+    only the permission bits. Drop type bits that name the device's own type,
+    so the schema (permissions, 0-511) judges what is used."""
+    linux = config.get("linux")
+    devices = linux.get("devices") if isinstance(linux, dict) else None
+    if not isinstance(devices, list):
+        return
+    for d in devices:
+        if not isinstance(d, dict):
+            continue
+        mode, bits = d.get("fileMode"), _TYPE_BITS.get(d.get("type"))
+        if type(mode) is int and bits and mode > 0o777 and mode & 0o170000 == bits:
+            d["fileMode"] = mode & 0o7777
 
 
 def _slow_loads(data):

@@ -539,3 +539,28 @@ def test_changes_and_merge():
     new = merge(old, {"memory": {"limit": 5}, "devices": [{"allow": True}], "unified": {"c.d": "2"}})
     assert new == {"memory": {"limit": 5, "swap": 2}, "devices": [{"allow": True}],
                    "unified": {"a.b": "1", "c.d": "2"}}
+
+
+def test_v1_blkio_stats_take_the_first_file_set_with_entries(tmp_path):
+    """runc's order: BFQ files first; when they only hold "Total 0", the throttle files (seen on this host)."""
+    from ocirun.cgroups.stats import _blkio_v1
+
+    (tmp_path / "blkio.bfq.io_serviced_recursive").write_text("Total 0\n")
+    (tmp_path / "blkio.throttle.io_serviced_recursive").write_text("254:0 Read 2\n254:0 Write 0\nTotal 2\n")
+    (tmp_path / "blkio.throttle.io_service_bytes_recursive").write_text("254:0 Read 8192\nTotal 8192\n")
+    assert _blkio_v1(str(tmp_path)) == {
+        "ioServiceBytesRecursive": [{"major": 254, "op": "Read", "value": 8192}],
+        "ioServicedRecursive": [{"major": 254, "op": "Read", "value": 2}, {"major": 254, "op": "Write"}]}
+    for f in tmp_path.iterdir():
+        f.unlink()
+    assert _blkio_v1(str(tmp_path)) == {}
+
+
+def test_kill_9_of_a_paused_container_stops_it(oci, bundle):
+    """As runc: SIGKILL to a paused container's init thaws the cgroup, or the kill never lands."""
+    cid = start_detached(oci, bundle, ["sleep", "100"])
+    pid = oci.state(cid)["pid"]
+    oci("pause", cid, check=True)
+    oci("kill", cid, "9", check=True)
+    wait_until(lambda: not alive(pid), what="the init to die")
+    assert status(oci, cid) == "stopped"

@@ -13,6 +13,7 @@ ocirun replaces.
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -429,6 +430,22 @@ def test_podman_missing_executable_like_runc(podman, exe, words):
         assert words in r.stderr
 
 
+def test_podman_privileged(podman):
+    """--privileged: podman copies every host device with fileMode = the
+    host's st_mode, file type bits included (e.g. 24960 = 0o60600), which
+    runc accepts; so must we (only the permission bits are used)."""
+    p = podman("run", "--rm", "--privileged", IMAGE, "sh", "-c", "stat -c '%a %F' /dev/null")
+    assert (p.returncode, p.stdout) == (0, "666 character special file\n"), p.stderr
+
+
+def test_podman_userns_exec(podman):
+    """A container in its own user namespace (--uidmap): exec joins it too."""
+    cid = podman.start("--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536", IMAGE, "sleep", "1000")
+    p = podman("exec", cid, "cat", "/proc/self/uid_map")
+    assert (p.returncode, p.stdout.split()) == (0, ["0", "100000", "65536"]), p.stderr
+    podman("rm", "-f", "-t", "0", cid, check=True)
+
+
 # --- containerd --------------------------------------------------------------------------
 
 def test_ctr_run_rm(containerd):
@@ -440,6 +457,16 @@ def test_ctr_run_rm(containerd):
     assert p.stdout.replace("\r", "") == "ctr-42\n/\n"
     assert containerd.task_status(cid) is None
     assert ocirun_ids(containerd.runtime, containerd.root) == []
+
+
+def test_ctr_no_fd_leaks_into_the_container(containerd):
+    """The shim leaks fd 3 (a socket) to the runtime: neither the init nor an
+    exec'd process may see it (only 0-2, plus the directory `ls` opens)."""
+    cid = new_id("k")
+    p = containerd.run_task(cid, "--rm", IMAGE, cid, "ls", "-l", "/proc/self/fd")
+    fds = re.findall(r"^l\S+\s.*? (\d+)(?: -> (.*))?$", p.stdout, re.M)
+    assert [int(n) for n, _ in fds] == [0, 1, 2, 3], p.stdout + p.stderr
+    assert fds[3][1] == "", fds  # ls's own directory fd: its link is gone when read
 
 
 def test_ctr_task_exec_kill(containerd):
@@ -534,12 +561,63 @@ def test_docker_detached_exec_stop(docker):
     assert ocirun_ids(docker.runtime, docker.root) == []
 
 
+def test_docker_restart_update_top(docker):
+    """restart: kill 15 -> delete -> delete --force -> create -> start;
+    update --resources - (LinuxResources on stdin, unset fields sent as 0:
+    "no change"); top: ps --format json."""
+    name = new_id("d")
+    docker("run", "-d", "--name", name, "--runtime", "ocirun", "--network", "none", "--memory", "256m",
+           IMAGE, *TRAP_LOOP, check=True)
+    docker.ids.add(docker("inspect", "--format", "{{.Id}}", name, check=True).stdout.strip())
+    pid = int(docker("inspect", "--format", "{{.State.Pid}}", name, check=True).stdout)
+    docker("restart", "-t", "30", name, check=True)
+    new = int(docker("inspect", "--format", "{{.State.Pid}}", name, check=True).stdout)
+    assert new != pid
+    docker("update", "--memory", "64m", "--memory-swap", "128m", "--cpu-shares", "512", name, check=True)
+    docker("update", "--pids-limit", "99", name, check=True)
+    if os.path.isdir("/sys/fs/cgroup/memory"):
+        assert cgroup_v1_file(new, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_v1_file(new, "cpu", "cpu.shares") == "512"
+        assert cgroup_v1_file(new, "pids", "pids.max") == "99"
+    if _have("ps"):
+        top = docker("top", name, check=True).stdout
+        assert str(new) in top.split()
+    docker("rm", "-f", name, check=True)
+
+
+@pytest.mark.xfail(bool(_missing("pause", "resume")), reason="ocirun pause/resume not implemented yet",
+                   strict=True)
+def test_docker_pause_unpause(docker):
+    name = new_id("d")
+    docker("run", "-d", "--name", name, "--runtime", "ocirun", "--network", "none", IMAGE, "sleep", "1000",
+           check=True)
+    cid = docker("inspect", "--format", "{{.Id}}", name, check=True).stdout.strip()
+    docker.ids.add(cid)
+    docker("pause", name, check=True)
+    assert status_of(docker.runtime, docker.root, cid) == "paused"
+    docker("unpause", name, check=True)
+    assert status_of(docker.runtime, docker.root, cid) == "running"
+    docker("rm", "-f", name, check=True)
+
+
 @pytest.mark.parametrize("runtime", ["ocirun", "runc"])
 def test_docker_missing_executable(docker, runtime):
-    """docker maps "executable file not found" to 127, with either runtime."""
+    """docker maps "executable file not found" to 127 for run, 126 for exec, with either runtime."""
+    if runtime == "runc" and not RUNC:
+        pytest.skip("runc not installed")
     p = docker("run", "--rm", "--runtime", runtime, "--network", "none", IMAGE, "nosuchcmd")
     assert p.returncode == 127, p.stderr
     assert 'exec: "nosuchcmd": executable file not found in $PATH' in p.stderr
+    name = new_id("d")
+    docker("run", "-d", "--name", name, "--runtime", runtime, "--network", "none", IMAGE, "sleep", "1000",
+           check=True)
+    try:
+        p = docker("exec", name, "nosuchcmd")
+        assert p.returncode == 126, p.stderr
+        # (docker exec prints the daemon's error on stdout)
+        assert 'exec: "nosuchcmd": executable file not found in $PATH' in p.stdout + p.stderr
+    finally:
+        docker("rm", "-f", name)
 
 
 # --- nothing left ------------------------------------------------------------------------

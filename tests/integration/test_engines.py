@@ -209,7 +209,7 @@ class Podman:
 
 
 @pytest.fixture(scope="module")
-def podman(tmp_path_factory, ocirun_bin, image_tar):
+def podman(tmp_path_factory, ocirun_bin, image_tar, parents_before):
     if not shutil.which("podman") or not shutil.which("conmon"):
         pytest.fail("podman/conmon not installed: run .ci/install")
     p = Podman(str(tmp_path_factory.mktemp("podman")), ocirun_bin, image_tar)
@@ -262,7 +262,7 @@ class Containerd:
 
 
 @pytest.fixture(scope="module")
-def containerd(tmp_path_factory, ocirun_bin, image_tar, podman):
+def containerd(tmp_path_factory, ocirun_bin, image_tar, podman, parents_before):
     if not shutil.which("containerd") or not shutil.which("ctr"):
         pytest.fail("containerd not installed: run .ci/install")
     # The image as a docker archive, made by the podman above (ctr cannot import a rootfs tar).

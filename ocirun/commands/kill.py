@@ -13,13 +13,18 @@ def run(opts, args, logger):
     c = st.Store(opts["root"]).load(args[0])
     status = c.status()
     if opts.get("all"):
-        if status == st.STOPPED and not c.data.get("cgroup"):
-            raise InvalidState("container not running")
+        # Like runc: with --all, a stopped container with nothing left in its
+        # cgroup is not an error (there is simply nothing to signal).
+        if not c.data.get("cgroup"):
+            if status == st.STOPPED:
+                return 0
+            signal_init(c, sig)
+            return 0
         from ocirun import cgroups
 
         m = cgroups.load_manager(c.data["cgroup"])
         if status == st.STOPPED and not m.pids():
-            raise InvalidState("container not running")
+            return 0
         m.kill_all(sig)
         return 0
     if status == st.STOPPED:

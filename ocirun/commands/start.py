@@ -17,6 +17,8 @@ def run(opts, args, logger):
         if status != st.CREATED:
             if status == st.STOPPED:
                 raise InvalidState("cannot start a container that has stopped")
+            if status == st.PAUSED:
+                raise InvalidState("cannot start a container in the paused state")
             raise InvalidState(f"cannot start an already {status} container")
         fifo = os.path.join(c.dir, st.FIFO)
         if poststart:

@@ -35,7 +35,8 @@ RUNC = shutil.which("runc")
 
 
 def _have(cmd):
-    """`ocirun CMD --help` exits 0 (the CLI table answers that alone) and the command is implemented."""
+    """The command is implemented (`ocirun CMD --help` alone proves nothing:
+    the CLI table answers it for every command, written or not)."""
     return importlib.util.find_spec(f"ocirun.commands.{cmd}") is not None
 
 

@@ -42,8 +42,16 @@ def _launcher():
     return [os.path.realpath(sys.executable), "-IS", "-c", conftest.LAUNCHER.split("\n", 1)[1]]
 
 
-HAVE_PAUSE = subprocess.run(_launcher() + ["pause", "--help"], capture_output=True,
-                            timeout=30).returncode == 0
+def _have(cmd):
+    """`ocirun CMD --help` exits 0 and the command is implemented (the CLI
+    table answers --help even for a command whose module is not written yet)."""
+    import importlib.util
+
+    return (subprocess.run(_launcher() + [cmd, "--help"], capture_output=True, timeout=30).returncode == 0
+            and importlib.util.find_spec(f"ocirun.commands.{cmd}") is not None)
+
+
+HAVE_PAUSE = _have("pause") and _have("resume")
 
 
 # --- helpers -----------------------------------------------------------------

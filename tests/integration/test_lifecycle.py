@@ -594,3 +594,15 @@ def test_no_leftover_init_after_run(oci, bundle):
     cid = new_id()
     assert oci("run", "--bundle", bundle(args=["true"]), cid).returncode == 0
     assert pids_with(cid) == []
+
+
+def test_kill_all_of_a_stopped_container_is_not_an_error(oci, bundle):
+    """runc 1.1.5: `kill --all` with nothing left to signal exits 0 (docker stop
+    sends it after its timeout); a plain `kill` says "container not running"."""
+    cid = new_id()
+    oci("run", "--keep", "--bundle", bundle(args=["/bin/true"]), cid, check=True)
+    assert status(oci, cid) == "stopped"
+    p = oci("kill", "--all", cid, "9")
+    assert p.returncode == 0, p.stderr
+    p = oci("kill", cid, "9")
+    assert p.returncode == 1 and "container not running" in p.stderr

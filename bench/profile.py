@@ -29,7 +29,9 @@ if clock == "cpu":
     p = P(time.process_time)
 else:
     p = P()
-code = compile(open(launcher).read(), launcher, "exec")
+# The launcher ends in cli.run(), which os._exit()s: profile cli.main instead.
+code = compile(open(launcher).read().replace("run()", "sys.exit(__import__('ocirun.cli').cli.main())")
+               .replace("from ocirun.cli import run", ""), launcher, "exec")
 rc = 0
 p.enable()
 try:

@@ -7,7 +7,6 @@ and the final exec through the sealed ocirun-exec memfd. The parent has
 already put us in the container's pid (and time) namespace and cgroup.
 """
 import os
-import sys
 
 from ocirun import initproc, lsm, procattrs
 from ocirun import syscalls as sc
@@ -31,12 +30,7 @@ def main(plan, chan):
 
 
 def setup(plan, chan):
-    sys.meta_path[:] = []
-    sys.path[:] = []
-    sys.path_hooks[:] = []
-    sys.path_importer_cache.clear()
-    sc.prctl(sc.PR_SET_DUMPABLE, 0)
-    sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+    initproc.seal()
     msg = chan.recv()
     if msg is None or msg.get("t") != "go":
         os._exit(1)

@@ -60,15 +60,21 @@ def _say(text):
         pass
 
 
-def setup(plan, chan):
-    # Everything this process needs is loaded; a later import would search
-    # the container's rootfs, so make it impossible.
+def seal():
+    """First thing after the fork (init and exec child alike). Everything this
+    process needs is loaded; a later import would search the container's
+    rootfs, so make it impossible. Then: non-dumpable before any namespace is
+    entered (CVE-2016-9962), every fd but 0-2 close-on-exec (CVE-2024-21626)."""
     sys.meta_path[:] = []
     sys.path[:] = []
     sys.path_hooks[:] = []
     sys.path_importer_cache.clear()
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+
+
+def setup(plan, chan):
+    seal()
     os.setsid()
 
     msg = chan.recv()

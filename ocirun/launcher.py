@@ -209,16 +209,13 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         hook_state["pid"] = pid
         chan.send("go", pid=pid)
         while True:
-            msg = chan.recv()
-            if msg is None:
-                raise OciError("container init exited unexpectedly")
-            if msg["t"] == "error":
+            try:
+                msg = chan.next("container init exited unexpectedly", logger)
+            except sync.RemoteError as e:
                 # A createContainer hook failed: poststop still runs (runtime.md#lifecycle step 5).
-                hooks_began = hooks_began or bool(msg.get("hook"))
-                raise OciError(msg["msg"])
-            if msg["t"] == "debug":
-                logger.debug(msg["msg"])
-            elif msg["t"] == "hooks":
+                hooks_began = hooks_began or e.hook
+                raise
+            if msg["t"] == "hooks":
                 if linux.get("netDevices"):
                     from ocirun import netdev
 
@@ -346,11 +343,7 @@ def _run_stage1(chan, stage1, ns, linux):
 
     try:
         while True:
-            msg = chan.recv()
-            if msg is None:
-                raise OciError("container init exited unexpectedly")
-            if msg["t"] == "error":
-                raise OciError(msg["msg"])
+            msg = chan.next("container init exited unexpectedly")
             if msg["t"] == "maps":
                 if ns.has_new("user"):
                     userns.write_maps(stage1, linux.get("uidMappings") or [],

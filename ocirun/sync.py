@@ -11,6 +11,15 @@ Each message is far below PIPE_BUF, so a write is atomic.
 import os
 
 from ocirun import fastjson as json
+from ocirun.errors import OciError
+
+
+class RemoteError(OciError):
+    """An error the init (or exec child) reported; hook: it came from a hook."""
+
+    def __init__(self, msg, hook=False):
+        super().__init__(msg)
+        self.hook = hook
 
 
 class Channel:
@@ -31,6 +40,20 @@ class Channel:
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         return json.loads(line)
+
+    def next(self, gone, logger=None):
+        """The next message that is not "debug" (those go to logger.debug).
+        The other side's "error" raises RemoteError; its exit raises OciError(gone)."""
+        while True:
+            msg = self.recv()
+            if msg is None:
+                raise OciError(gone)
+            if msg["t"] == "error":
+                raise RemoteError(msg["msg"], bool(msg.get("hook")))
+            if msg["t"] != "debug":
+                return msg
+            if logger is not None:
+                logger.debug(msg["msg"])
 
     def close(self):
         for fd in (self.rfd, self.wfd):

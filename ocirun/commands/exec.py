@@ -177,16 +177,8 @@ def start_process(c, config, proc, opts, logger):
             if "oomScoreAdj" in proc:
                 launcher._write(f"/proc/{pid}/oom_score_adj", str(proc["oomScoreAdj"]), "process.oomScoreAdj")
             chan.send("go")
-            while True:
-                msg = chan.recv()
-                if msg is None:
-                    raise OciError("exec process exited unexpectedly")
-                if msg["t"] == "error":
-                    raise OciError(msg["msg"])
-                if msg["t"] == "debug":
-                    logger.debug(msg["msg"])
-                elif msg["t"] == "ready":
-                    break
+            while chan.next("exec process exited unexpectedly", logger)["t"] != "ready":
+                pass
         except BaseException:
             try:
                 os.kill(pid, 9)

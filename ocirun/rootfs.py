@@ -76,6 +76,37 @@ def idmapped_tree(src, userns_fd, spec):
     return tree
 
 
+# Files under /proc a bind may replace (lxcfs and the like do); anything else
+# there must come from procfs itself (CVE-2019-16884: a fake /proc).
+PROC_BIND_OK = ("proc/cpuinfo", "proc/diskstats", "proc/meminfo", "proc/stat", "proc/swaps",
+                "proc/uptime", "proc/loadavg", "proc/slabinfo", "proc/net/dev", "proc/sys/kernel/ns_last_pid")
+PROC_SUPER_MAGIC = 0x9FA0
+# Filesystems that take an SELinux context= option (linux.mountLabel).
+LABELED = ("tmpfs", "devpts", "mqueue", "shm", "ramfs")
+
+
+def check_proc_bind(src, dest):
+    rel = paths.clean(dest)
+    if rel != "proc" and not rel.startswith("proc/"):
+        return
+    if rel in PROC_BIND_OK:
+        return
+    fd = os.open(src, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if sc.fstatfs_type(fd) != PROC_SUPER_MAGIC:
+            raise OciError(f"{dest} cannot be mounted from {src}: only procfs may be mounted on /proc")
+    finally:
+        os.close(fd)
+
+
+def with_mount_label(data, fstype, label):
+    """linux.mountLabel as the context= option of filesystems that take one."""
+    if not label or fstype not in LABELED:
+        return data
+    opt = f'context="{label}"'
+    return f"{data},{opt}" if data else opt
+
+
 def _idmapped_bind(tree, target):
     sc.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
 
@@ -90,6 +121,7 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
     flags = spec.flags & ~(sc.MS_REMOUNT)
     if spec.is_bind:
         src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
+        check_proc_bind(src, dest)
         st = os.stat(src)
         target = paths.make_target(root_fd, dest, stat.S_ISDIR(st.st_mode))
         try:
@@ -114,9 +146,7 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
         try:
             if spec.type in MUST_BE_DIR and not paths.is_dir_fd(target):
                 raise OciError(f"{dest} cannot be mounted because it is not a directory")
-            data = spec.data
-            if ctx.get("mount_label") and spec.type in ("tmpfs", "devpts", "mqueue"):
-                pass  # SELinux labels: the security issue adds context= here.
+            data = with_mount_label(spec.data, spec.type, ctx.get("mount_label"))
             sc.mount(spec.source or spec.type, paths.fd_path(target), spec.type, flags, data or None)
         finally:
             os.close(target)

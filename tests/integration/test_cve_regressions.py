@@ -433,3 +433,38 @@ echo done
         assert opts.split(",")[0] == "ro", (point, opts)
     assert "Read-only file system" in rest and "top rc=1" in rest
     assert "WRITABLE" not in rest and rest.strip().endswith("done")
+
+
+def test_cve_2019_16884_only_procfs_on_proc(oci, bundle, tmp_path):
+    """CVE-2019-16884: a bind of a non-procfs directory over /proc (where label
+    and sysctl writes would then land) is refused, as runc's checkProcMount;
+    the lxcfs-style files under /proc stay allowed."""
+    fake = tmp_path / "fakeproc"
+    fake.mkdir()
+    cid = new_id()
+    b = bundle(args=["/bin/true"], edit=lambda c: c["mounts"].append(
+        {"destination": "/proc", "type": "bind", "source": str(fake), "options": ["rbind"]}))
+    p = oci("run", "--bundle", b, cid)
+    assert p.returncode != 0
+    assert "only procfs may be mounted on /proc" in p.stderr
+    assert oci("list", "-q").stdout == ""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 1 kB\n")
+    b = bundle(args=["/bin/cat", "/proc/meminfo"], edit=lambda c: c["mounts"].append(
+        {"destination": "/proc/meminfo", "type": "bind", "source": str(meminfo), "options": ["bind"]}))
+    p = oci("run", "--bundle", b, new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "MemTotal: 1 kB\n"
+
+
+def test_mount_label_goes_to_context_option():
+    """linux.mountLabel (config-linux.md#mount-label) becomes context= on the
+    filesystems that take it (applied only where SELinux is enabled: on this
+    host lsm.check refuses the config, see the CVE-2019-16884 tests above)."""
+    from ocirun import rootfs
+
+    assert rootfs.with_mount_label("mode=755", "tmpfs", "system_u:object_r:x:s0") == \
+        'mode=755,context="system_u:object_r:x:s0"'
+    assert rootfs.with_mount_label("", "mqueue", "l") == 'context="l"'
+    assert rootfs.with_mount_label("mode=755", "proc", "l") == "mode=755"
+    assert rootfs.with_mount_label("mode=755", "tmpfs", None) == "mode=755"

@@ -17,10 +17,11 @@ closed): otherwise the next file we open becomes "stderr", our messages land
 in it, and a forked init hands that host file to the container as its fd 2.
 """
 import os
-import time
 
 
 def _now():
+    import time  # here: importing it reads /etc/localtime, which most runs never need
+
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 

@@ -11,7 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # What `import ocirun.cli` + parsing a command line may load beyond a bare
 # `python -I -S -c pass` (which already has os, codecs, io, abc, stat, ...).
-CLI_ALLOWED = {"ocirun", "ocirun.cli", "ocirun.errors", "ocirun.log", "time",
+CLI_ALLOWED = {"ocirun", "ocirun.cli", "ocirun.errors", "ocirun.log",
                # os itself (-S skips site, which is what would have loaded it)
                "os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
 # What `state` may load on top of the CLI (no json, re, enum, jsonschema).

@@ -134,6 +134,12 @@ long ocirun_fstatfs_type(int fd)
 long ocirun_keyctl_join(const char *name)
 { return syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name); }
 
+long ocirun_keyctl_describe(long id, char *buf, unsigned long len)
+{ return syscall(SYS_keyctl, 6 /* KEYCTL_DESCRIBE */, id, buf, len); }
+
+long ocirun_keyctl_setperm(long id, unsigned int perm)
+{ return syscall(SYS_keyctl, 5 /* KEYCTL_SETPERM */, id, perm); }
+
 int ocirun_personality(unsigned long persona) { return personality(persona); }
 
 int ocirun_ioprio_set(int which, int who, int ioprio)

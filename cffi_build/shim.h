@@ -31,6 +31,8 @@ int ocirun_capset(int pid, const uint32_t data[6]);
 int ocirun_close_range(unsigned int first, unsigned int last, unsigned int flags);
 long ocirun_fstatfs_type(int fd);
 long ocirun_keyctl_join(const char *name);
+long ocirun_keyctl_describe(long id, char *buf, unsigned long len);
+long ocirun_keyctl_setperm(long id, unsigned int perm);
 int ocirun_personality(unsigned long persona);
 int ocirun_ioprio_set(int which, int who, int ioprio);
 int ocirun_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,

@@ -24,6 +24,7 @@ from ocirun import syscalls as sc
 from ocirun.errors import HookError, OciError
 
 EXEC_MARKER = "ocirun-exec"
+KEY_GRP_SEARCH = 0x00080000
 
 
 def main(plan, chan):
@@ -140,7 +141,9 @@ def setup(plan, chan):
 
     if not plan.no_new_keyring:
         try:
-            sc.keyctl_join(f"_ses.{plan.id}")
+            key = sc.keyctl_join(f"_ses.{plan.id}")
+            # Searchable by the possessor's group too, as runc makes it.
+            sc.keyctl_setperm(key, sc.keyctl_perm(key) | KEY_GRP_SEARCH)
         except OSError as e:
             if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
                 raise

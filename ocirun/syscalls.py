@@ -152,6 +152,17 @@ def keyctl_join(name=None):
     return _check(lib.ocirun_keyctl_join(_b(name) if name else ffi.NULL), "keyctl")
 
 
+def keyctl_perm(key):
+    """The key's permission mask (KEYCTL_DESCRIBE: "type;uid;gid;perm;desc")."""
+    buf = ffi.new("char[]", 512)
+    _check(lib.ocirun_keyctl_describe(key, buf, 512), "keyctl")
+    return int(ffi.string(buf).split(b";")[3], 16)
+
+
+def keyctl_setperm(key, perm):
+    _check(lib.ocirun_keyctl_setperm(key, perm), "keyctl")
+
+
 def personality(persona):
     return _check(lib.ocirun_personality(persona), "personality")
 

@@ -1,0 +1,65 @@
+"""create/run flags not covered elsewhere: --no-new-keyring and --no-pivot,
+checked against runc where runc has the same behaviour."""
+import shutil
+
+import pytest
+
+from conftest import HAVE_RUNC, new_id
+
+
+def keyring_bundle(bundle):
+    def edit(c):
+        c["linux"]["maskedPaths"] = [p for p in c["linux"].get("maskedPaths", []) if p != "/proc/keys"]
+    return bundle(args=["cat", "/proc/keys"], edit=edit)
+
+
+def session_keyrings(out):
+    """(name, perm) of the _ses.* keyrings the process can see."""
+    rows = []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 9 and f[7] == "keyring" and f[8].startswith("_ses."):
+            rows.append((f[8].rstrip(":"), f[4]))
+    return rows
+
+
+def test_new_session_keyring_by_default(oci, bundle):
+    """Each container gets its own session keyring `_ses.<id>` (runc's name and
+    permissions), so containers never share keys."""
+    cid = new_id()
+    p = oci("run", "--bundle", keyring_bundle(bundle), cid)
+    assert p.returncode == 0, p.stderr
+    assert session_keyrings(p.stdout) == [(f"_ses.{cid}", "3f1b0000")]
+
+
+def test_no_new_keyring_keeps_the_callers(oci, bundle):
+    cid = new_id()
+    p = oci("run", "--no-new-keyring", "--bundle", keyring_bundle(bundle), cid)
+    assert p.returncode == 0, p.stderr
+    assert all(name != f"_ses.{cid}" for name, _ in session_keyrings(p.stdout))
+
+
+@pytest.mark.skipif(not HAVE_RUNC, reason="runc (the oracle) is not installed")
+def test_keyring_matches_runc(oci, bundle, tmp_path):
+    b = keyring_bundle(bundle)
+    cid = new_id()
+    ours = session_keyrings(oci("run", "--bundle", b, cid, check=True).stdout)
+    root = tmp_path / "runc-root"
+    import subprocess
+
+    theirs = subprocess.run([shutil.which("runc"), "--root", str(root), "run", "--bundle", b, cid],
+                            capture_output=True, text=True, timeout=60)
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours == session_keyrings(theirs.stdout)
+
+
+def test_no_pivot_runs_in_the_rootfs(oci, bundle):
+    """--no-pivot: the rootfs is moved onto / and chrooted into (for a rootfs on a
+    ramdisk); the process still sees only the rootfs, with its mounts."""
+    cid = new_id()
+    b = bundle(args=["/bin/sh", "-c", "ls /; cat /proc/self/status | grep -c NoNewPrivs; "
+                                      "test -e /etc/passwd && echo passwd; test -d /root/.pyenv || echo nohost"])
+    p = oci("run", "--no-pivot", "--bundle", b, cid)
+    assert p.returncode == 0, p.stderr
+    assert "bin" in p.stdout.split() and "passwd" in p.stdout and "nohost" in p.stdout
+    assert oci("list", "-q").stdout == ""

@@ -4,12 +4,15 @@
 (isolated interpreter, no site processing), with a private --root per test.
 `bundle` makes a bundle from `runc spec`'s defaults on a busybox rootfs.
 """
+import ast
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import uuid
 
 import pytest
@@ -265,3 +268,64 @@ def oci_files(oci, *args, check=False, timeout=60):
     if check and p.returncode != 0:
         raise AssertionError(f"ocirun {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
+
+
+def in_child(fn, empty_meta_path=False):
+    """Run fn() in a forked child; return its result, or ('raised', type, message).
+
+    The result travels as repr() and comes back through ast.literal_eval, so
+    the child needs no import to send it.
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            if empty_meta_path:
+                sys.meta_path[:] = []
+            try:
+                result = fn()
+            except Exception as e:
+                result = ("raised", type(e).__name__, str(e))
+            os.write(w, repr(result).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.close(r)
+    _, st_ = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(st_) == 0
+    assert chunks, "child sent nothing"
+    return ast.literal_eval(b"".join(chunks).decode())
+
+
+def console_listener(path):
+    """A SOCK_STREAM listener like conmon's/go-runc's: collects every message and fd sent."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(30)
+    got = {"fds": [], "msgs": []}
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(30)
+            while True:
+                try:
+                    msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 8)
+                except OSError:
+                    break
+                if not msg and not fds:
+                    break
+                got["msgs"].append(msg)
+                got["fds"] += fds
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv, t, got

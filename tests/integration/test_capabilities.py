@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from ocirun import capabilities, procattrs, syscalls
 from ocirun.captable import CAPABILITIES
 from ocirun.errors import InvalidSpec, SyscallError
+from conftest import in_child
 
 REPO = Path(__file__).resolve().parents[2]
 RUNC = shutil.which("runc")
@@ -52,37 +53,6 @@ def status():
         if k in STATUS_KEYS:
             out[k] = int(value.strip(), 16 if k.startswith("Cap") else 10)
     return out
-
-
-def in_child(fn, empty_meta_path=False):
-    """Run fn() in a forked child; return its result, or ('raised', type, message).
-
-    The result travels as repr() and comes back through ast.literal_eval, so
-    the child needs no import to send it.
-    """
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            if empty_meta_path:
-                sys.meta_path[:] = []
-            try:
-                result = fn()
-            except Exception as e:
-                result = ("raised", type(e).__name__, str(e))
-            os.write(w, repr(result).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    chunks = []
-    while chunk := os.read(r, 65536):
-        chunks.append(chunk)
-    os.close(r)
-    _, st_ = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(st_) == 0
-    assert chunks, "child sent nothing"
-    return ast.literal_eval(b"".join(chunks).decode())
 
 
 def exec_status(m, last_cap, user=None, warn=None):

@@ -4,13 +4,11 @@ container ids (runtime.md#create: unique and valid), --pid-file,
 """
 import json
 import os
-import socket
 import subprocess
-import threading
 
 import pytest
 
-from conftest import HAVE_RUNC, default_config, new_id, oci_files, pids_with, wait_until
+from conftest import console_listener, HAVE_RUNC, default_config, new_id, oci_files, pids_with, wait_until
 from ocirun.state import proc_start_time
 
 EMPTY_TABLE = "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n"
@@ -250,35 +248,6 @@ def test_preserve_fds(oci, bundle, tmp_path):
     assert sorted(p.stdout.split(), key=int) == ["0", "1", "2", "3", "4"]  # the shell's fds
 
 
-def _console_listener(path):
-    """Accept one connection; collect every fd sent (SCM_RIGHTS) and the names."""
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(1)
-    srv.settimeout(30)
-    got = {"fds": [], "msgs": 0}
-
-    def serve():
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(30)
-            while True:
-                try:
-                    msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 8)
-                except OSError:
-                    break
-                if not msg and not fds:
-                    break
-                got["msgs"] += 1
-                got["fds"] += fds
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    return srv, t, got
-
-
 def test_console_socket(oci, bundle, tmp_path):
     """--console-socket with process.terminal: exactly one fd, the pty master,
     arrives over SCM_RIGHTS (runc's protocol); it carries the container's
@@ -287,7 +256,7 @@ def test_console_socket(oci, bundle, tmp_path):
     import select
 
     path = str(tmp_path / "console.sock")
-    srv, t, got = _console_listener(path)
+    srv, t, got = console_listener(path)
     b = bundle(args=["/bin/sh", "-c", "tty; echo hello-from-tty; read x"],
                edit=lambda c: c["process"].update(terminal=True))
     cid = new_id()

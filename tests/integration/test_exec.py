@@ -15,15 +15,13 @@ import os
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from conftest import HAVE_RUNC, new_id, oci_files, wait_until
+from conftest import console_listener, HAVE_RUNC, new_id, oci_files, wait_until
 from ocirun.state import proc_start_time
 
 SECCOMP = {
@@ -116,36 +114,6 @@ def read_master(master, until=None, timeout=10):
             break
         out += data
     return out
-
-
-def console_listener(path):
-    """A SOCK_STREAM listener like conmon's/go-runc's: collects every message and fd sent."""
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(1)
-    srv.settimeout(30)
-    got = {"fds": [], "msgs": []}
-
-    def serve():
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(30)
-            while True:
-                try:
-                    msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 8)
-                except OSError:
-                    break
-                if not msg and not fds:
-                    break
-                got["msgs"].append(msg)
-                got["fds"] += fds
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    return srv, t, got
 
 
 # --- exit status ---------------------------------------------------------------

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ocirun import procattrs, syscalls
 from ocirun.errors import InvalidSpec, SyscallError
+from conftest import in_child
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: changes ids, limits, scheduling")
 
@@ -21,37 +22,6 @@ CAP_SYS_RESOURCE = 24
 SYS = {"x86_64": {"ioprio_get": 252, "get_mempolicy": 239},
        "aarch64": {"ioprio_get": 31, "get_mempolicy": 236}}.get(platform.machine(), {})
 LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def in_child(fn, empty_meta_path=False):
-    """Run fn() in a forked child; return its result, or ('raised', type, message).
-
-    The result travels as repr() and comes back through ast.literal_eval, so
-    the child needs no import to send it.
-    """
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            if empty_meta_path:
-                sys.meta_path[:] = []
-            try:
-                result = fn()
-            except Exception as e:
-                result = ("raised", type(e).__name__, str(e))
-            os.write(w, repr(result).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    chunks = []
-    while chunk := os.read(r, 65536):
-        chunks.append(chunk)
-    os.close(r)
-    _, st_ = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(st_) == 0
-    assert chunks, "child sent nothing"
-    return ast.literal_eval(b"".join(chunks).decode())
 
 
 def raised(fn):

@@ -21,6 +21,7 @@ import pytest
 
 from conftest import HAVE_RUNC, default_config, new_id, write_bundle
 from test_seccomp import PROFILE_ALLOW, docker_like_profile
+from test_differential import sections  # the same probe output format
 
 pytestmark = [pytest.mark.skipif(not HAVE_RUNC, reason="runc (the oracle) is not installed"),
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runs containers")]
@@ -98,17 +99,6 @@ def run(binary, root, bundle):
             subprocess.run([binary, "--root", root, "delete", "--force", cid], capture_output=True)
         out.seek(0)
         return p.returncode, out.read()
-
-
-def sections(out):
-    cur, d = None, {}
-    for line in out.splitlines():
-        if line.startswith("== "):
-            cur = line[3:]
-            d[cur] = []
-        elif cur is not None:
-            d[cur].append(line)
-    return d
 
 
 @pytest.fixture(scope="module")

@@ -236,20 +236,27 @@ def bind_mount(source, destination, *options):
             "options": ["rbind", *options]}
 
 
-def pids_with(text):
-    """Pids of live (non-zombie) processes whose command line contains `text`."""
+def processes_with(text):
+    """(pid, command line) of live (non-zombie) processes whose command line contains `text`."""
     out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmdline = f.read()
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read()
+            with open(f"/proc/{d}/stat", "rb") as f:
+                stat = f.read()
         except OSError:
             continue
-        if text.encode() in cmdline:
-            out.append(int(name))
+        if text.encode() in cmd and stat[stat.rfind(b")") + 2:][:1] not in b"ZX":
+            out.append((int(d), cmd.replace(b"\0", b" ").decode(errors="replace")))
     return out
+
+
+def pids_with(text):
+    """Pids of live (non-zombie) processes whose command line contains `text`."""
+    return [pid for pid, _ in processes_with(text)]
 
 
 def oci_files(oci, *args, check=False, timeout=60):

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import REPO, new_id, wait_until
+from conftest import REPO, new_id, processes_with, wait_until
 
 ENGINES = os.path.join(REPO, "tests", "engines")
 IMAGE = "localhost/busybox:latest"
@@ -67,24 +67,6 @@ def on_pty(cmd, env=None, timeout=120):
     p = subprocess.run([SCRIPT, "-qec", cmd, "/dev/null"], stdin=subprocess.DEVNULL, env=env,
                        capture_output=True, timeout=timeout)
     return p.returncode, p.stdout.decode(errors="replace").replace("\r", "").replace("\0", "").replace("^@", "")
-
-
-def pids_mentioning(text):
-    """Live processes whose command line mentions `text` (to check, never to kill)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read()
-            with open(f"/proc/{d}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if text.encode() in cmd and stat[stat.rfind(b")") + 2:][:1] not in b"ZX":
-            out.append((int(d), cmd.replace(b"\0", b" ").decode(errors="replace")))
-    return out
 
 
 def mounts_below(base):
@@ -694,9 +676,9 @@ def test_zz_engines_leave_nothing(request, ocirun_bin, parents_before):
     for base in bases:
         assert mounts_below(base) == [], base
         deadline = time.monotonic() + 10
-        while pids_mentioning(base) and time.monotonic() < deadline:
+        while processes_with(base) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert pids_mentioning(base) == []
+        assert processes_with(base) == []
     for e in engines:
         if e.root == "/run/ocirun":
             assert not ids & set(ocirun_ids(ocirun_bin, e.root))

@@ -112,6 +112,14 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
         raise OciError("config.json: linux.namespaces: a mount namespace is required")
     preserve = int(opts.get("preserve-fds") or 0)
+    listen = listen_fds()
+    saved_config = config  # what exec and update read later: without the line below
+    if listen:
+        # systemd socket activation, as runc: fds 3.. go to the container first
+        # (before --preserve-fds ones), and it is told so.
+        preserve += listen
+        proc = dict(proc, env=list(proc.get("env") or []) + [f"LISTEN_FDS={listen}", "LISTEN_PID=1"])
+        config = dict(config, process=proc)
     seccomp = None
     if linux.get("seccomp"):
         from ocirun import seccomp as seccomp_mod
@@ -159,7 +167,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         data["cgroup"] = manager.to_dict()
         container.save()
         # exec and update read the config from here (the bundle may change).
-        st.write_atomic(os.path.join(container.dir, "config.json"), json.dumps(config).encode())
+        st.write_atomic(os.path.join(container.dir, "config.json"), json.dumps(saved_config).encode())
         hook_state = {"ociVersion": data["ociVersion"], "id": cid, "status": st.CREATING,
                       "pid": 0, "bundle": bundle, "annotations": annotations}
         h = config.get("hooks") or {}
@@ -246,6 +254,16 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         os.close(lock)
     container.relay_fd = relay_fd
     return container
+
+
+def listen_fds():
+    """$LISTEN_FDS when $LISTEN_PID is us (sd_listen_fds' rule), else 0."""
+    try:
+        if int(os.environ.get("LISTEN_PID", "")) != os.getpid():
+            return 0
+        return max(0, int(os.environ.get("LISTEN_FDS", "")))
+    except ValueError:
+        return 0
 
 
 def _idmap_fds(config, linux, bundle, fds):

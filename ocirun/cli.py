@@ -95,9 +95,6 @@ COMMANDS = {
     "features": ({}, 0, 0, "features"),
 }
 
-# A command name (or alias) → the module that implements it.
-MODULES = {"delete": "delete", "del": "delete"}
-
 
 def _flag_table(flags):
     table = {}
@@ -192,7 +189,7 @@ def main(argv=None):
             raise UsageError(f'"{cmd}" requires a maximum of {hi} argument(s)')
         opts["root"] = g["root"]
         opts["systemd_cgroup"] = g["systemd-cgroup"]
-        module = __import__(f"ocirun.commands.{MODULES.get(cmd, cmd)}", fromlist=["run"])
+        module = __import__(f"ocirun.commands.{cmd}", fromlist=["run"])
         rc = module.run(opts, pos, logger) or 0
         logger.flush()
         return rc

@@ -336,3 +336,13 @@ def console_listener(path):
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     return srv, t, got
+
+
+def status_fields(text):
+    """/proc/PID/status text as {field: value}."""
+    out = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition(":")
+        if sep:
+            out[k] = v.strip()
+    return out

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import default_config, mountinfo, new_id, oci_files, write_bundle
+from conftest import default_config, mountinfo, new_id, oci_files, status_fields, write_bundle
 from ocirun import lsm
 from ocirun.errors import OciError
 
@@ -74,15 +74,6 @@ def fail_create(oci, b, *words, needle=None):
         assert w in line, f"{w!r} not in {line!r}"
     assert_nothing_left(oci, cid, before, needle or os.path.dirname(b))
     return line
-
-
-def status_fields(text):
-    out = {}
-    for line in text.splitlines():
-        k, sep, v = line.partition(":")
-        if sep:
-            out[k] = v.strip()
-    return out
 
 
 CAP_CHOWN, CAP_NET_RAW = 0, 13

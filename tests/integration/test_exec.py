@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import console_listener, HAVE_RUNC, new_id, oci_files, wait_until
+from conftest import HAVE_RUNC, console_listener, new_id, oci_files, status_fields, wait_until
 from ocirun.state import proc_start_time
 
 SECCOMP = {
@@ -64,18 +64,9 @@ def running(oci, bundle):
     return make
 
 
-def status_lines(text):
-    out = {}
-    for line in text.splitlines():
-        k, sep, v = line.partition(":")
-        if sep:
-            out[k] = v.strip()
-    return out
-
-
 def host_status(pid):
     with open(f"/proc/{pid}/status") as f:
-        return status_lines(f.read())
+        return status_fields(f.read())
 
 
 def read_pid_file(path):
@@ -176,7 +167,7 @@ def test_same_security_as_the_init(oci, running):
     cid, init = running(edit=edit)
     p = oci("exec", cid, "cat", "/proc/self/status")
     assert p.returncode == 0, p.stderr
-    mine, theirs = status_lines(p.stdout), host_status(init)
+    mine, theirs = status_fields(p.stdout), host_status(init)
     assert {k: mine[k] for k in SECURITY_LINES} == {k: theirs[k] for k in SECURITY_LINES}
     assert theirs["Seccomp"] == "2" and theirs["NoNewPrivs"] == "1"
 
@@ -372,7 +363,7 @@ def test_cap_added_but_never_inheritable(oci, running):
     base = host_status(init)
     p = oci("exec", "--cap", "CAP_SYS_ADMIN", cid, "cat", "/proc/self/status")
     assert p.returncode == 0, p.stderr
-    s = status_lines(p.stdout)
+    s = status_fields(p.stdout)
     bit = 1 << CAP_SYS_ADMIN
     for k in ("CapBnd", "CapEff", "CapPrm"):
         assert int(s[k], 16) == int(base[k], 16) | bit, k
@@ -387,7 +378,7 @@ def test_cap_sets_match_runc(oci, running, tmp_path, rootfs):
     from conftest import default_config, write_bundle
 
     cid, _ = running()
-    ours = status_lines(oci("exec", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NET_RAW", cid,
+    ours = status_fields(oci("exec", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NET_RAW", cid,
                             "cat", "/proc/self/status", check=True).stdout)
     b = write_bundle(tmp_path / "runc-bundle", default_config(rootfs, ["sleep", "1000"]))
     root, rid = str(tmp_path / "runc-root"), new_id("r")
@@ -395,7 +386,7 @@ def test_cap_sets_match_runc(oci, running, tmp_path, rootfs):
         subprocess.run(["runc", "--root", root, "run", "-d", "-b", b, rid], stdin=null, stdout=null,
                        stderr=null, check=True, timeout=60)
     try:
-        theirs = status_lines(subprocess.run(
+        theirs = status_fields(subprocess.run(
             ["runc", "--root", root, "exec", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NET_RAW", rid,
              "cat", "/proc/self/status"], capture_output=True, text=True, timeout=60, check=True).stdout)
     finally:
@@ -405,9 +396,9 @@ def test_cap_sets_match_runc(oci, running, tmp_path, rootfs):
 
 def test_no_new_privs(oci, running):
     cid, _ = running(edit=lambda c: c["process"].update(noNewPrivileges=False))
-    assert status_lines(oci("exec", cid, "cat", "/proc/self/status", check=True).stdout)["NoNewPrivs"] == "0"
+    assert status_fields(oci("exec", cid, "cat", "/proc/self/status", check=True).stdout)["NoNewPrivs"] == "0"
     p = oci("exec", "--no-new-privs", cid, "cat", "/proc/self/status", check=True)
-    assert status_lines(p.stdout)["NoNewPrivs"] == "1"
+    assert status_fields(p.stdout)["NoNewPrivs"] == "1"
 
 
 def fd_listing(text):

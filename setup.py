@@ -7,10 +7,13 @@ Besides the pure-Python package this builds three things:
   so start-up skips site processing and never goes through a shell shim.
   It is installed as a data file into the interpreter's scripts directory
   (pip rewrites real scripts' shebangs and would drop the flags).
-The JSON schemas are copied into the package as ocirun/schemas/.
+The JSON schemas are copied into the package as ocirun/schemas/, and the
+checkout's git revision into ocirun/_commit.py (`ocirun --version` reads it
+there, never runs git; without git or a checkout it says the version).
 """
 import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 
@@ -46,6 +49,29 @@ def write_launcher():
     return path
 
 
+def git_commit():
+    """The checkout's revision (`-dirty` if it has uncommitted changes), or None."""
+    try:
+        p = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty", "--abbrev=12"],
+                           capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if p.returncode != 0:
+        return None
+    return p.stdout.strip() or None
+
+
+def write_commit(pkg):
+    path = os.path.join(pkg, "_commit.py")
+    commit = git_commit()
+    if commit is None:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    with open(path, "w") as f:
+        f.write(f'"""Written by setup.py at build time."""\nCOMMIT = {commit!r}\n')
+
+
 class BuildPy(build_py):
     def run(self):
         super().run()
@@ -53,6 +79,7 @@ class BuildPy(build_py):
         schemas = os.path.join(pkg, "schemas")
         shutil.rmtree(schemas, ignore_errors=True)
         shutil.copytree(os.path.join(HERE, "schemas"), schemas)
+        write_commit(pkg)
         sys.path.insert(0, os.path.join(HERE, "cffi_build"))
         import build_exec
 

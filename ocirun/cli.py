@@ -146,9 +146,16 @@ def parse_flags(args, flags, where):
 
 
 def version_text():
+    """runc's three lines. The commit is the git revision setup.py recorded
+    when it built the package from a checkout (dockerd shows it as "runc
+    version" in `docker info`); otherwise the version."""
     from ocirun import SPEC_VERSION, __version__
 
-    return f"ocirun version {__version__}\ncommit: none\nspec: {SPEC_VERSION}\n"
+    try:
+        from ocirun._commit import COMMIT
+    except ImportError:
+        COMMIT = __version__
+    return f"ocirun version {__version__}\ncommit: {COMMIT}\nspec: {SPEC_VERSION}\n"
 
 
 def usage(cmd=None):

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Start a private dockerd under BASE/docker with RUNTIME added as runtime
-# NAME (default: the basename), on the containerd that containerd-start.sh
-# started under BASE. Its own data-root, exec-root, pidfile, socket and
-# config; no networking, no iptables (/work/shared/notes/engine-interface.md).
+# NAME (default: the basename) and made the default runtime, both in its
+# daemon.json (as README.md tells users), on the containerd that
+# containerd-start.sh started under BASE. Its own data-root, exec-root,
+# pidfile, socket and config; no networking, no iptables (/work/shared/notes/engine-interface.md).
 # Prints the socket (use DOCKER_HOST=unix://SOCK) once it answers; the pid is
 # in BASE/docker/pid. Stop it with engines-stop.sh BASE.
 set -euo pipefail
@@ -20,7 +21,7 @@ docker=/usr/bin/docker
 [ -x "$docker" ] || docker=$(command -v docker)
 mkdir -p "$d"/{data,exec,config}
 sock=$d/docker.sock
-echo '{}' >"$d/daemon.json"
+printf '{"runtimes": {"%s": {"path": "%s"}}, "default-runtime": "%s"}\n' "$name" "$rt" "$name" >"$d/daemon.json"
 
 if [ -s "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null; then
 	die "already running (pid $(cat "$d/pid"))"
@@ -28,7 +29,7 @@ fi
 setsid dockerd --config-file "$d/daemon.json" --data-root "$d/data" --exec-root "$d/exec" \
 	--pidfile "$d/dockerd.pid" -H "unix://$sock" --containerd "$csock" \
 	--iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --bridge=none \
-	--userland-proxy=false --storage-driver overlay2 --add-runtime "$name=$rt" \
+	--userland-proxy=false --storage-driver overlay2 \
 	</dev/null >"$d/log" 2>&1 &
 echo $! >"$d/pid"
 for _ in $(seq 400); do

@@ -637,6 +637,23 @@ def test_docker_pause_unpause(docker):
     docker("rm", "-f", name, check=True)
 
 
+def test_docker_default_runtime_and_info(docker):
+    """daemon.json "runtimes" + "default-runtime" (README's recipe): a plain
+    `docker run` uses ocirun, and `docker info` shows the commit line of
+    `ocirun --version` as its "runc version" (not "none" or "N/A")."""
+    name = new_id("d")
+    p = docker("run", "--name", name, "--network", "none", IMAGE, "echo", "by-default")
+    cid = docker("inspect", "--format", "{{.Id}} {{.HostConfig.Runtime}}", name, check=True).stdout.split()
+    docker.ids.add(cid[0])
+    docker("rm", name, check=True)
+    assert (p.returncode, p.stdout, cid[1]) == (0, "by-default\n", "ocirun"), p.stderr
+    commit = run([docker.runtime, "--version"], check=True).stdout.splitlines()[1].split(": ", 1)[1]
+    info = docker("info", "--format", "{{.DefaultRuntime}} {{.RuncCommit.ID}}", check=True).stdout.split()
+    assert info == ["ocirun", commit]
+    assert commit not in ("none", "N/A", "")
+    assert f"runc version: {commit}" in docker("info", check=True).stdout
+
+
 @pytest.mark.parametrize("runtime", ["ocirun", "runc"])
 def test_docker_missing_executable(docker, runtime):
     """docker maps "executable file not found" to 127 for run, 126 for exec, with either runtime."""

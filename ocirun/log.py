@@ -12,6 +12,11 @@ once but the file only when the process exits without an error; after an
 error they are dropped from the file (stderr still has them). With --debug
 everything is written as it happens (and podman falls back to stderr).
 
+Under conmon (podman, CRI-O) the stderr lines carry no `ocirun: ` prefix:
+without runtime_supports_json podman reports conmon's copy of our stderr as
+"<runtime name>: <stderr>", so a prefix of ours made "ocirun: ocirun: ...".
+conmon is recognised by the _OCI_SYNCPIPE it passes on from podman.
+
 Logger() first makes sure fds 0-2 are open (on /dev/null if they were
 closed): otherwise the next file we open becomes "stderr", our messages land
 in it, and a forked init hands that host file to the container as its fd 2.
@@ -34,6 +39,7 @@ class Logger:
         self._pending = []  # (level, msg, time) held back until exit
         self._failed = False
         self._pid = os.getpid()
+        self.prefix = "" if "_OCI_SYNCPIPE" in os.environ else "ocirun: "
 
     def configure(self, path, fmt, debug):
         from ocirun.errors import OciError, UsageError
@@ -74,20 +80,20 @@ class Logger:
         self._failed = True
         self._pending.clear()
         self._write_file("error", msg)
-        _stderr(f"ocirun: {msg}\n")
+        _stderr(f"{self.prefix}{msg}\n")
 
     def warning(self, msg):
         if self.debug_on:
             self._write_file("warning", msg)
         elif self.path:
             self._defer("warning", msg)
-        _stderr(f"ocirun: warning: {msg}\n")
+        _stderr(f"{self.prefix}warning: {msg}\n")
 
     def debug(self, msg):
         if self.debug_on:
             self._write_file("debug", msg)
             if not self.path:
-                _stderr(f"ocirun: debug: {msg}\n")
+                _stderr(f"{self.prefix}debug: {msg}\n")
 
     def _defer(self, level, msg):
         self._pending.append((level, msg, _now()))

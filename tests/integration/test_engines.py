@@ -451,6 +451,19 @@ def test_podman_missing_executable_like_runc(podman, exe, words):
         assert words in r.stderr
 
 
+def test_podman_without_json_log_one_prefix(podman, tmp_path):
+    """A runtime podman does not pass --log-format json to (its name is not
+    in runtime_supports_json; `--runtime PATH` names it by the basename):
+    podman shows conmon's copy of the runtime's stderr after "NAME: ", with
+    no second "ocirun: " of ours."""
+    plain = tmp_path / "ocirun-plain"
+    plain.symlink_to(podman.runtime)
+    p = podman("--runtime", plain, "run", "--rm", IMAGE, "nosuchcmd")
+    assert p.returncode == 127, p.stderr
+    assert 'ocirun-plain: exec: "nosuchcmd": executable file not found in $PATH' in p.stderr
+    assert "ocirun: " not in p.stderr
+
+
 def test_podman_privileged(podman):
     """--privileged: podman copies every host device with fileMode = the
     host's st_mode, file type bits included (e.g. 24960 = 0o60600), which

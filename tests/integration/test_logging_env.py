@@ -283,6 +283,20 @@ def test_debug_lines_are_all_json(oci, bundle, tmp_path):
         check_time(e["time"])
 
 
+def test_one_prefix_under_conmon(oci, bundle):
+    """podman prefixes conmon's copy of the runtime's stderr with the
+    runtime's name: under conmon (its _OCI_SYNCPIPE in the environment) the
+    line is the bare message, so the user reads one prefix; elsewhere, ours."""
+    env = dict(os.environ, _OCI_SYNCPIPE="3")
+    p = oci("delete", "nosuch", env=env)
+    assert (p.returncode, p.stderr) == (1, "container nosuch does not exist\n")
+    p = oci("create", "--bundle", bundle(args=["nosuchcmd"]), new_id(), env=env)
+    assert p.returncode == 1
+    assert p.stderr.startswith('exec: "nosuchcmd": executable file not found in $PATH'), p.stderr
+    p = oci("delete", "nosuch")
+    assert (p.returncode, p.stderr) == (1, "ocirun: container nosuch does not exist\n")
+
+
 # -- state and stderr -------------------------------------------------------------------
 
 

@@ -159,11 +159,10 @@ def version_text():
 
 
 def usage(cmd=None):
-    if cmd:
-        return f"Usage: ocirun {COMMANDS[cmd][3]}\n"
-    names = ", ".join(COMMANDS)
-    return ("Usage: ocirun [global options] command [command options] [arguments...]\n"
-            f"Commands: {names}\n")
+    """runc-style help (ocirun/help.py: imported only here, off every other path)."""
+    from ocirun import help
+
+    return help.command_help(cmd) if cmd else help.main_help()
 
 
 def main(argv=None):

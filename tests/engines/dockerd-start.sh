@@ -3,7 +3,7 @@
 # NAME (default: the basename) and made the default runtime, both in its
 # daemon.json (as README.md tells users), on the containerd that
 # containerd-start.sh started under BASE. Its own data-root, exec-root,
-# pidfile, socket and config; no networking, no iptables (/work/shared/notes/engine-interface.md).
+# pidfile, socket and config; no networking, no iptables.
 # Prints the socket (use DOCKER_HOST=unix://SOCK) once it answers; the pid is
 # in BASE/docker/pid. Stop it with engines-stop.sh BASE.
 set -euo pipefail

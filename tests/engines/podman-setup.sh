@@ -3,7 +3,7 @@
 # executable named `ocirun`, which podman's runtime_supports_json matches by
 # basename) and print the environment that selects it, one VAR=value a line:
 #   eval "$(tests/engines/podman-setup.sh /tmp/eng /path/to/ocirun | sed 's/^/export /')"
-# Settings and why: /work/shared/notes/engine-interface.md (a): no systemd
+# Settings and why (README.md, "Engines"): no systemd
 # (cgroupfs, file events), no CAP_SYS_RESOURCE (ulimits within the hard
 # nofile limit), no network (netns none), storage apart from the host's.
 set -euo pipefail

@@ -318,6 +318,12 @@ def test_podman_uses_ocirun(podman):
     assert out.split() == ["ocirun", podman.runtime]
 
 
+def test_podman_runtime_flag_by_name(podman):
+    """`podman --runtime ocirun`: the name from [engine.runtimes] (README's recipe)."""
+    p = podman("--runtime", "ocirun", "run", "--rm", IMAGE, "echo", "named")
+    assert (p.returncode, p.stdout) == (0, "named\n"), p.stderr
+
+
 def test_podman_run_rm(podman):
     """create (via conmon, --log-format json) -> start -> delete --force; the
     container's stdio is conmon's pipes, its exit code podman's."""

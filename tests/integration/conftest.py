@@ -346,3 +346,21 @@ def status_fields(text):
         if sep:
             out[k] = v.strip()
     return out
+
+
+def mounts_below(base):
+    """Mount points at or below `base` (the host's mount namespace)."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [m for m in points if m == base or m.startswith(base + "/")]
+
+
+def cgroup_v1_file(pid, controller, name):
+    """The content of cgroup file `name` in the v1 `controller` hierarchy of `pid`'s cgroup."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if controller in ctrls.split(","):
+                with open(f"/sys/fs/cgroup/{ctrls}{path}/{name}") as g:
+                    return g.read().strip()
+    raise AssertionError(f"pid {pid}: no {controller} hierarchy")

@@ -27,7 +27,8 @@ import uuid
 
 import pytest
 
-from conftest import REPO, default_config, processes_with, wait_until, write_bundle
+from conftest import (REPO, cgroup_v1_file, default_config, mounts_below, processes_with, wait_until,
+                      write_bundle)
 
 ENGINES = os.path.join(REPO, "tests", "engines")
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "engine_configs")
@@ -46,22 +47,6 @@ def run(args, check=True, **kw):
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
-
-
-def mounts_below(base):
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [m for m in points if m == base or m.startswith(base + "/")]
-
-
-def cgroup_file(pid, controller, name):
-    with open(f"/proc/{pid}/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            if controller in ctrls.split(","):
-                with open(f"/sys/fs/cgroup/{ctrls}{path}/{name}") as g:
-                    return g.read().strip()
-    raise AssertionError(f"pid {pid}: no {controller} hierarchy")
 
 
 def cgroup_tops():
@@ -307,9 +292,9 @@ def test_cri_host_network_pod(cri, handler):
     cri.call("UpdateContainerResources", container_id=trap,
              linux={"cpu_period": 100000, "cpu_quota": 50000, "cpu_shares": 512, "memory_limit_in_bytes": 64 << 20})
     pid = cri.pid(trap)
-    assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
-    assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "50000"
-    assert cgroup_file(pid, "cpu", "cpu.shares") == "512"
+    assert cgroup_v1_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert cgroup_v1_file(pid, "cpu", "cpu.cfs_quota_us") == "50000"
+    assert cgroup_v1_file(pid, "cpu", "cpu.shares") == "512"
     stats = cri.call("ContainerStats", container_id=trap).stats
     assert stats.attributes.id == trap
     assert stats.cpu.usage_core_nano_seconds.value > 0

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import REPO, new_id, processes_with, wait_until
+from conftest import REPO, cgroup_v1_file, mounts_below, new_id, processes_with, wait_until
 
 ENGINES = os.path.join(REPO, "tests", "engines")
 IMAGE = "localhost/busybox:latest"
@@ -69,12 +69,6 @@ def on_pty(cmd, env=None, timeout=120):
     return p.returncode, p.stdout.decode(errors="replace").replace("\r", "").replace("\0", "").replace("^@", "")
 
 
-def mounts_below(base):
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4] == base
-                or line.split()[4].startswith(base + "/")]
-
-
 # Parents engines put their containers' cgroups under (cgroupsPath /default/<id>
 # for ctr, /docker/<id> for docker). ocirun removes a parent it made once it is
 # empty (runc leaves it: its comparison runs here use top-level cgroups).
@@ -120,16 +114,6 @@ def ocirun_ids(ocirun_bin, root):
 def status_of(ocirun_bin, root, cid):
     p = run([ocirun_bin, "--root", root, "state", cid])
     return json.loads(p.stdout)["status"] if p.returncode == 0 else None
-
-
-def cgroup_v1_file(pid, controller, name):
-    with open(f"/proc/{pid}/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            if controller in ctrls.split(","):
-                with open(f"/sys/fs/cgroup/{ctrls}{path}/{name}") as g:
-                    return g.read().strip()
-    raise AssertionError(f"pid {pid}: no {controller} hierarchy")
 
 
 # --- engines ----------------------------------------------------------------------------

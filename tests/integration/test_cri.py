@@ -135,12 +135,17 @@ class Cri:
         with open("/proc/sys/net/ipv4/ip_forward") as f:
             self.ip_forward = f.read().strip()  # the bridge plugin turns it on: put it back after
         self.had_bridge = os.path.exists(f"/sys/class/net/{BRIDGE}")
-        self.sock = run(["bash", os.path.join(ENGINES, "containerd-start.sh"), base, "--cri", ocirun]).stdout.strip()
-        tar = os.path.join(base, "pause.tar")
+        self.channel = None
+        self.pbg = pbg
+
+    def start(self):
+        self.sock = run(["bash", os.path.join(ENGINES, "containerd-start.sh"), self.base, "--cri",
+                         self.ocirun]).stdout.strip()
+        tar = os.path.join(self.base, "pause.tar")
         run(["bash", os.path.join(ENGINES, "cri-image.sh"), tar, IMAGE])
         run(["ctr", "--address", self.sock, "-n", "k8s.io", "images", "import", tar])
         self.channel = self.grpc.insecure_channel(f"unix://{self.sock}")
-        self.rt = pbg.RuntimeServiceStub(self.channel)
+        self.rt = self.pbg.RuntimeServiceStub(self.channel)
 
     def call(self, name, deadline=60, **kw):
         """The RPC `name` with a `nameRequest` of the keywords (`deadline`: of the call)."""
@@ -178,6 +183,10 @@ class Cri:
             return []
         return run([self.binaries[handler], "--root", root, "list", "-q"]).stdout.split()
 
+    def netns_files(self):
+        d = os.path.join(self.d, "state", "io.containerd.grpc.v1.cri", "netns")
+        return os.listdir(d) if os.path.isdir(d) else []
+
     def bundle_config(self, cid):
         path = os.path.join(self.d, "state", "io.containerd.runtime.v2.task", "k8s.io", cid, "config.json")
         with open(path) as f:
@@ -197,8 +206,9 @@ class Cri:
         if self.down:
             return
         self.down = True
-        self.remove_pods()
-        self.channel.close()
+        if self.channel is not None:
+            self.remove_pods()
+            self.channel.close()
         run(["bash", os.path.join(ENGINES, "engines-stop.sh"), self.base, "containerd"], check=False)
         with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
             f.write(self.ip_forward)
@@ -219,6 +229,11 @@ def cri(tmp_path_factory, ocirun_bin, api):
     if not os.path.exists("/usr/lib/cni/bridge"):
         pytest.fail("CNI plugins not installed (containernetworking-plugins): run .ci/install")
     c = Cri(str(tmp_path_factory.mktemp("cri")), ocirun_bin, api)
+    try:
+        c.start()
+    except BaseException:
+        c.shutdown()
+        raise
     yield c
     c.shutdown()
 
@@ -344,7 +359,10 @@ def test_cri_bridge_network(cri, handler):
     assert cri.exec_sync(cid, "readlink", "/proc/self/ns/net")[1] != os.readlink("/proc/self/ns/net") + "\n"
     rc, out, err = cri.exec_sync(cid, "ping", "-c", "1", "-W", "5", SUBNET + "1")
     assert rc == 0, out + err
+    assert len(cri.netns_files()) == 1, "the pod's network namespace is kept under the private state dir"
+    assert len(os.listdir(f"/sys/class/net/{BRIDGE}/brif")) == 1, "one veth on the bridge"
     pod.remove()
+    assert cri.netns_files() == [] and os.listdir(f"/sys/class/net/{BRIDGE}/brif") == []
 
 
 def test_cri_shared_pid_namespace(cri, handler):
@@ -408,6 +426,5 @@ def test_zz_cri_leaves_nothing(cri):
     wait_until(lambda: not processes_with(cri.base), timeout=10, what="no process of the CRI test")
     assert mounts_below(cri.base) == []
     assert [top for top in cgroup_tops() if os.path.isdir(top + cri.cgroup_parent)] == []
-    netns = os.path.join(cri.d, "state", "io.containerd.grpc.v1.cri", "netns")
-    assert not os.path.isdir(netns) or os.listdir(netns) == []
+    assert cri.netns_files() == []
     assert not os.path.exists(f"/sys/class/net/{BRIDGE}") or cri.had_bridge

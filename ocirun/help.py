@@ -34,7 +34,7 @@ GLOBAL = {
     "criu": 'path to the criu binary used for checkpoint and restore (default: "criu")',
     "systemd-cgroup": "accepted for runc's callers; ocirun has no systemd cgroup driver, so a "
                       '"slice:prefix:name" cgroupsPath is refused',
-    "rootless": "ignore cgroup permission errors ('true', 'false', or 'auto') (default: \"auto\"); "
+    "rootless": "accepted for runc's callers ('true', 'false', or 'auto') (default: \"auto\"); "
                 "rootless containers are not supported yet",
     "help": "show help",
     "version": "print the version",

@@ -17,12 +17,16 @@ OCIRUN_CAPTURE_CRI_FIXTURES=1 also writes the config.json the CRI plugin gave
 the runtime for a pod sandbox and for a container with a HostToContainer mount
 to tests/fixtures/engine_configs/cri-*.json (see _fixture()).
 """
+import base64
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -47,6 +51,33 @@ def run(args, check=True, **kw):
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
+
+
+def stream_exec(url, timeout=30):
+    """Run the exec behind a CRI streaming URL as `kubectl exec` does, over a
+    WebSocket with the v4.channel.k8s.io protocol (each binary message: a
+    channel byte, 1 stdout, 2 stderr, 3 the final status as JSON, then data).
+    Returns (stdout, stderr, status)."""
+    u = urllib.parse.urlsplit(url)
+    with socket.create_connection((u.hostname, u.port), timeout=timeout) as s, s.makefile("rb") as f:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                   "Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n").encode())
+        assert f.readline().split()[1] == b"101", "no WebSocket upgrade"
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        chans = {1: b"", 2: b"", 3: b""}
+        while len(head := f.read(2)) == 2:
+            opcode, n = head[0] & 0x0F, head[1] & 0x7F  # the server's messages are not masked
+            if n >= 126:
+                n = struct.unpack(">H" if n == 126 else ">Q", f.read(2 if n == 126 else 8))[0]
+            data = f.read(n)
+            if opcode == 8:  # close
+                break
+            if data:
+                chans[data[0]] += data[1:]
+    return chans[1].decode(), chans[2].decode(), json.loads(chans[3] or b"{}")
 
 
 def cgroup_tops():
@@ -282,7 +313,7 @@ def test_cri_version(cri):
 
 def test_cri_host_network_pod(cri, handler):
     """A pod on the host network; in it: ExecSync (output and exit code, and a
-    timeout), Exec (the streaming URL), UpdateContainerResources (landing in
+    timeout), Exec (streamed over the URL it returns), UpdateContainerResources (landing in
     the cgroup files), ContainerStats, StopContainer of a container that
     traps TERM (quick, exit 0) and of one that ignores it (killed after the
     grace period, 137)."""
@@ -301,8 +332,12 @@ def test_cri_host_network_pod(cri, handler):
         cri.exec_sync(trap, "sleep", "30", timeout=1)
     assert time.monotonic() - t0 < 15
     assert "timeout 1s exceeded" in e.value.details(), e.value.details()
-    url = cri.call("Exec", container_id=trap, cmd=["true"], stdout=True).url
+    url = cri.call("Exec", container_id=trap, cmd=["sh", "-c", "echo streamed; echo e >&2; exit 7"],
+                   stdout=True, stderr=True).url
     assert url.startswith("http://127.0.0.1:") and "/exec/" in url, url
+    out, err, status = stream_exec(url)
+    assert (out, err, status.get("reason")) == ("streamed\n", "e\n", "NonZeroExitCode"), status
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
 
     cri.call("UpdateContainerResources", container_id=trap,
              linux={"cpu_period": 100000, "cpu_quota": 50000, "cpu_shares": 512, "memory_limit_in_bytes": 64 << 20})

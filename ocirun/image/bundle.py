@@ -114,8 +114,10 @@ def create(image_arg, bundle, store_path=None, flat=False):
             _write(os.path.join(bundle, "config.json"), defaults.render(config), 0o644)
         except BaseException:
             _undo(bundle, created)
-            if store is not None and "id" in marker:
-                store.remove_ref(marker["id"])
+            if store is not None:
+                store.drop_created()
+                if "id" in marker:
+                    store.remove_ref(marker["id"])
             raise
         finally:
             if store is not None:

@@ -64,6 +64,7 @@ class Store:
     def __init__(self, path=None):
         self.path = os.path.abspath(path or DEFAULT)
         self.lock_fd = None
+        self.created = []  # layers this run unpacked (dropped again if the run fails)
 
     def open(self):
         """Make the store (0700: layers hold set-id files) and take its lock."""
@@ -104,10 +105,21 @@ class Store:
                 os.close(fd)
             os.makedirs(os.path.dirname(final), 0o700, exist_ok=True)
             os.rename(tmp, final)
+            self.created.append(final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return rel
+
+    def drop_created(self):
+        """Undo a failed run: the layers it unpacked (no other bundle can use them yet)."""
+        for path in self.created:
+            shutil.rmtree(path, ignore_errors=True)
+            try:
+                os.rmdir(os.path.dirname(path))
+            except OSError:
+                pass  # other layers there
+        self.created = []
 
     # --- refs
 

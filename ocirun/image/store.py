@@ -51,7 +51,10 @@ def apply_blob(layout, desc, diff_id, root_fd, flat, where, max_bytes=tarapply.M
         try:
             tarapply.apply(stream, root_fd, flat=flat, where=where)
             stream.finish()
-        except (OSError, EOFError, zlib.error) as e:
+        except (ImageError, OSError, EOFError, zlib.error) as e:
+            # A corrupt blob usually fails to decompress before its digest is
+            # known: name the digest mismatch (the cause) when there is one.
+            raw.finish()
             if isinstance(e, ImageError):
                 raise
             raise ImageError(f"{where}: cannot decompress {desc['digest']}: {e}") from None

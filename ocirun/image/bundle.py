@@ -47,7 +47,10 @@ def _undo(bundle, created):
     else:
         for name in os.listdir(bundle):
             p = os.path.join(bundle, name)
-            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
 
 
 def _write(path, data, mode=0o644):
@@ -165,7 +168,10 @@ def remove(bundle, busy=None):
 
 
 def gc(store_path=None):
-    store = layer_store.Store(store_path).open()
+    store = layer_store.Store(store_path)
+    if not os.path.isdir(os.path.join(store.path, "refs")):
+        return []  # not a store (none yet, or the wrong directory): nothing to collect, none made
+    store.open()
     try:
         return store.gc()
     finally:

@@ -21,6 +21,7 @@ import zlib
 
 from ocirun import state
 from ocirun.image import ImageError, tarapply
+from ocirun.image.layout import HEX_LEN
 
 DEFAULT = "/var/lib/ocirun/layers"
 MARKER = os.path.join(".ocirun", "unpack.json")  # in a bundle: what unpack made
@@ -167,12 +168,13 @@ class Store:
                 continue
             used.update(d for d in ref.get("layers", ()) if isinstance(d, str))
         removed = []
-        for alg in sorted(os.listdir(self.path)):
-            if alg in ("refs", "tmp", "lock"):
-                continue
+        # Only names the store makes: --layers pointed at the wrong directory loses nothing.
+        for alg, size in HEX_LEN.items():
             top = os.path.join(self.path, alg)
+            if not os.path.isdir(top) or os.path.islink(top):
+                continue
             for hexd in sorted(os.listdir(top)):
-                if f"{alg}:{hexd}" not in used:
+                if len(hexd) == size and not hexd.strip("0123456789abcdef") and f"{alg}:{hexd}" not in used:
                     shutil.rmtree(os.path.join(top, hexd))
                     removed.append(f"{alg}:{hexd}")
             if not os.listdir(top):

@@ -491,3 +491,13 @@ def test_bundle_must_be_new_or_empty(oci, tmp_path):
     p = unpack(oci, "--remove", b, check=False)
     assert p.returncode == 1 and "not made by `ocirun unpack`" in p.stderr
     assert os.listdir(b) == ["keep"]
+
+
+def test_gc_of_a_directory_that_is_not_a_store_touches_nothing(oci, tmp_path):
+    d = tmp_path / "not-a-store"
+    (d / "sha256" / ("a" * 64)).mkdir(parents=True)
+    (d / "other").mkdir()
+    unpack(oci, "--gc", "--layers", d)
+    unpack(oci, "--gc", "--layers", tmp_path / "missing")
+    assert sorted(os.listdir(d)) == ["other", "sha256"] and os.listdir(d / "sha256") == ["a" * 64]
+    assert not (tmp_path / "missing").exists()

@@ -50,7 +50,7 @@ def apply_blob(layout, desc, diff_id, root_fd, flat, where, max_bytes=tarapply.M
         tar = decompressor(desc["mediaType"], raw, where)
         stream = tarapply.Uncompressed(tar, diff_id, max_bytes, where)
         try:
-            tarapply.apply(stream, root_fd, flat=flat, where=where)
+            tarapply.apply(stream, root_fd, flat=flat, where=where, max_bytes=max_bytes)
             stream.finish()
         except (ImageError, OSError, EOFError, zlib.error) as e:
             # A corrupt blob usually fails to decompress before its digest is

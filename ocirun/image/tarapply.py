@@ -64,10 +64,14 @@ class Uncompressed:
 
 
 class Applier:
-    def __init__(self, root_fd, flat, max_entries, where):
+    def __init__(self, root_fd, flat, max_entries, where, max_bytes=MAX_BYTES):
         self.root = root_fd
         self.flat = flat
         self.max_entries = max_entries
+        # File content is bounded apart from the stream: a sparse entry is a
+        # few bytes of tar and any number of zeros on disk.
+        self.max_bytes = max_bytes
+        self.file_bytes = 0
         self.where = where
         self.written = set()  # paths this layer made: its own whiteouts must not hide them
         self.above = set()  # their parent directories
@@ -166,16 +170,15 @@ class Applier:
             self.make_dir(m, pfd, name, rel)
         else:
             if m.isreg():
+                self.file_bytes += m.size
+                if self.file_bytes > self.max_bytes:
+                    raise ImageError(f"{self.where}: {rel}: more than {self.max_bytes} bytes of file "
+                                     "content (a sparse-file bomb?)")
                 clear(pfd, name)
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                              0o600, dir_fd=pfd)
                 try:
-                    src = tf.extractfile(m)
-                    while True:
-                        data = src.read(CHUNK)
-                        if not data:
-                            break
-                        _write_all(fd, data)
+                    self.copy(tf, m, fd)
                     self.owner_mode(fd, m)
                     os.utime(fd, ns=_ns(m.mtime))
                 finally:
@@ -201,6 +204,20 @@ class Applier:
             else:
                 raise ImageError(f"{self.where}: {rel}: unsupported tar entry type {m.type!r}")
         self.mark(rel)
+
+    def copy(self, tf, m, fd):
+        """The member's content; a sparse member's holes stay holes."""
+        src = tf.extractfile(m)
+        while True:
+            data = src.read(CHUNK)
+            if not data:
+                break
+            if m.issparse() and not data.strip(b"\0"):
+                os.lseek(fd, len(data), os.SEEK_CUR)
+            else:
+                _write_all(fd, data)
+        if m.issparse():
+            os.ftruncate(fd, m.size)
 
     def make_dir(self, m, pfd, name, rel):
         try:
@@ -294,6 +311,6 @@ def clear(dir_fd, name):
         shutil.rmtree(name, dir_fd=dir_fd)
 
 
-def apply(stream, root_fd, flat=False, max_entries=MAX_ENTRIES, where="layer"):
+def apply(stream, root_fd, flat=False, max_entries=MAX_ENTRIES, where="layer", max_bytes=MAX_BYTES):
     """Apply the (uncompressed) tar read from `stream` under root_fd."""
-    Applier(root_fd, flat, max_entries, where).apply(stream)
+    Applier(root_fd, flat, max_entries, where, max_bytes).apply(stream)

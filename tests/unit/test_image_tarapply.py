@@ -166,6 +166,33 @@ def test_decompression_bomb_stops_at_the_byte_limit(box):
     box.untouched()
 
 
+def sparse_member(name, realsize, data=b"abcd"):
+    """A PAX 1.0 sparse entry: `data` at offset 0, then a hole up to realsize."""
+    sparse_map = b"1\n0\n%d\n" % len(data)
+    body = sparse_map.ljust(512, b"\0") + data
+    t = tarfile.TarInfo("GNUSparseFile.0/" + name)
+    t.size = len(body)
+    t.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": name,
+                     "GNU.sparse.realsize": str(realsize)}
+    return t, body
+
+
+def test_sparse_file_bomb_bounded(box):
+    """10 KiB of tar that would be 1 TiB of zeros: refused before anything is written."""
+    with pytest.raises(ImageError, match="more than 1048576 bytes of file content"):
+        box.apply(tar_bytes(sparse_member("big", 1 << 40)), max_bytes=1 << 20)
+    assert not os.path.exists(box.path("big"))
+    box.untouched()
+
+
+def test_sparse_file_kept_sparse(box):
+    box.apply(tar_bytes(sparse_member("holes", 16 << 20)))
+    s = os.stat(box.path("holes"))
+    assert s.st_size == 16 << 20 and s.st_blocks * 512 <= 2 << 20  # the first chunk only
+    with open(box.path("holes"), "rb") as f:
+        assert f.read(6) == b"abcd\0\0"
+
+
 def test_entry_count_bounded(box):
     with pytest.raises(ImageError, match="more than 10 entries"):
         box.apply(tar_bytes(*[member(f"f{i}") for i in range(50)]), max_entries=10)

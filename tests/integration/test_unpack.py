@@ -18,7 +18,7 @@ import tarfile
 
 import pytest
 
-from conftest import REPO, new_id
+from conftest import REPO, new_id, wait_until
 
 ENGINES = os.path.join(REPO, "tests", "engines")
 IMAGE = "localhost/unpack-three:latest"
@@ -501,3 +501,52 @@ def test_gc_of_a_directory_that_is_not_a_store_touches_nothing(oci, tmp_path):
     unpack(oci, "--gc", "--layers", tmp_path / "missing")
     assert sorted(os.listdir(d)) == ["other", "sha256"] and os.listdir(d / "sha256") == ["a" * 64]
     assert not (tmp_path / "missing").exists()
+
+
+MANY = {f"many/f{i}": b"x" for i in range(3000)}
+
+
+def test_unpack_killed_midway_is_taken_apart_by_remove_and_gc(oci, tmp_path):
+    """SIGKILL while a layer is being extracted: the bundle's marker and ref are already
+    there (so gc keeps what it uses), the half layer is in tmp/; --remove and --gc clean all."""
+    lay = str(tmp_path / "layout")
+    make_layout(lay, [(make_manifest(lay, [BASE, MANY], media="tar"), {})])
+    store, b = tmp_path / "layers", tmp_path / "b"
+    proc = subprocess.Popen(oci.cmd("unpack", "--image", lay, "--layers", str(store), str(b)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def half_done():
+        try:
+            return any(len(os.listdir(store / "tmp" / t / "many")) > 50 for t in os.listdir(store / "tmp"))
+        except OSError:
+            return False
+
+    try:
+        wait_until(half_done, timeout=30, interval=0.002, what="an extraction under way")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (b / ".ocirun" / "unpack.json").exists() and len(os.listdir(store / "refs")) == 1
+    assert not (b / "config.json").exists() and not mounts_below(tmp_path)
+    unpack(oci, "--gc", "--layers", store)
+    assert os.listdir(store / "tmp") == [] and len(os.listdir(store / "refs")) == 1
+    assert len(os.listdir(store / "sha256")) == 1  # the base layer, complete: the live ref keeps it
+    unpack(oci, "--remove", b)
+    unpack(oci, "--gc", "--layers", store)
+    assert not b.exists() and store_is_empty(store)
+
+
+def test_parallel_unpacks_share_one_extraction(oci, tmp_path):
+    lay = str(tmp_path / "layout")
+    make_layout(lay, [(make_manifest(lay, [BASE, MANY], media="tar"), {})])
+    store = tmp_path / "layers"
+    procs = [subprocess.Popen(oci.cmd("unpack", "--image", lay, "--layers", str(store), str(tmp_path / f"b{i}")),
+                              stderr=subprocess.PIPE, text=True) for i in range(3)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errs
+    assert len(os.listdir(store / "sha256")) == 2 and len(os.listdir(store / "refs")) == 3
+    assert len(os.listdir(tmp_path / "b2" / "rootfs" / "many")) == 3000
+    for i in range(3):
+        unpack(oci, "--remove", tmp_path / f"b{i}")
+    unpack(oci, "--gc", "--layers", store)
+    assert store_is_empty(store) and not mounts_below(tmp_path)

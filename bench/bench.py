@@ -274,6 +274,65 @@ def case_par(rt, b, ctx):
     return {f"{n} × create in parallel, total (s)": total}
 
 
+# ------------------------------------------------------------------- unpack
+# Optional (--unpack), ocirun only: runc and crun have no such verb, so these
+# rows are a table of their own below the comparison.
+
+UNPACK_ROWS = ("unpack: first bundle, layers verified + extracted (ms)",
+               "unpack: second bundle from the unpacked layers (ms)")
+
+
+def make_layout(rootfs, path):
+    """A one-layer OCI image layout (tar+gzip) of the bench's busybox rootfs."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+
+    def blob(data):
+        digest = hashlib.sha256(data).hexdigest()
+        with open(os.path.join(path, "blobs", "sha256", digest), "wb") as f:
+            f.write(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    os.makedirs(os.path.join(path, "blobs", "sha256"))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.add(rootfs, arcname=".")
+    tar = buf.getvalue()
+    config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
+              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]}}
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           **blob(json.dumps(config).encode())},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            **blob(gzip.compress(tar, 6))}]}
+    index = {"schemaVersion": 2, "manifests": [
+        {"mediaType": manifest["mediaType"], **blob(json.dumps(manifest).encode())}]}
+    with open(os.path.join(path, "index.json"), "w") as f:
+        json.dump(index, f)
+    with open(os.path.join(path, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    return path
+
+
+def case_unpack(rt, layout, tmp, repeats):
+    """Medians of the two UNPACK_ROWS over `repeats` fresh stores."""
+    first, second = [], []
+    for i in range(repeats):
+        store, b1, b2 = (os.path.join(tmp, f"unpack{i}-{n}") for n in ("layers", "b1", "b2"))
+        try:
+            first.append(rt.call("unpack", "--image", layout, "--layers", store, b1))
+            second.append(rt.call("unpack", "--image", layout, "--layers", store, b2))
+        finally:
+            for b in (b1, b2):
+                if os.path.exists(b):
+                    rt.quiet("unpack", "--remove", b)
+            rt.quiet("unpack", "--gc", "--layers", store)
+            shutil.rmtree(store, ignore_errors=True)
+    return {UNPACK_ROWS[0]: statistics.median(first), UNPACK_ROWS[1]: statistics.median(second)}
+
+
 # ------------------------------------------------------------------ machine
 
 def cgroup_mode():
@@ -435,6 +494,8 @@ def parse_args(argv):
     p.add_argument("--rss-repeats", type=int, help="iterations of the peak-RSS pass (3)")
     p.add_argument("--seq", type=int, help="containers run in a row (100)")
     p.add_argument("--par", type=int, help="containers created in parallel (20)")
+    p.add_argument("--unpack", action="store_true",
+                   help="also time `ocirun unpack` of a one-layer busybox image (ocirun only)")
     p.add_argument("--output", help="where to save the table (default bench/results/<date>-<host>.md)")
     p.add_argument("--no-save", action="store_true")
     a = p.parse_args(argv)
@@ -474,6 +535,7 @@ def main(argv=None):
     mounted = False
     runtimes = []
     errors = []
+    unpacked = {}
     try:
         mounted = ensure_tmpfs(base)
         if mounted:
@@ -487,6 +549,12 @@ def main(argv=None):
             os.makedirs(scratch)
             runtimes.append(Runtime(name, paths[name], root, scratch))
         med = run_cases(a, runtimes, bundles, failed, errors)
+        if a.unpack and "ocirun" not in failed:
+            layout = make_layout(os.path.join(tmp, "rootfs"), os.path.join(tmp, "layout"))
+            try:
+                unpacked = case_unpack(runtimes[0], layout, tmp, a.repeats)
+            except BenchError as e:
+                errors.append(f"unpack: {e}")
     finally:
         for rt in runtimes:
             rt.clean()
@@ -498,6 +566,9 @@ def main(argv=None):
     rows = row_labels(a.seq, a.par)
     lines, fail_notes = table(rows, med, failed)
     fail_notes += [f"- n/a in one case: {e}" for e in errors]
+    if unpacked:
+        lines += ["", "| ocirun only | ms |", "|---|---:|"]
+        lines += [f"| {label} | {fmt(unpacked[label], 'ms')} |" for label in UNPACK_ROWS]
     text = "\n".join(lines) + "\n"
     print(text, end="")
     for n in fail_notes:

@@ -93,6 +93,10 @@ COMMANDS = {
         "mem-bw-schema": ((), True, "", False),
     }, 1, 1, "update [command options] <container-id>"),
     "features": ({}, 0, 0, "features"),
+    "unpack": ({"image": ((), True, "", False), "layers": ((), True, "", False),
+                "flatten": ((), False, False, False), "remove": ((), False, False, False),
+                "gc": ((), False, False, False)}, 0, 1,
+               "unpack --image <layout>[:<tag>] [--layers <dir>] [--flatten] <bundle> | --remove <bundle> | --gc"),
 }
 
 

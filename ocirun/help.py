@@ -143,6 +143,15 @@ HELP = {
                }),
     "features": ("show the enabled features", "What this build supports, as JSON (runtime-spec features.md).",
                  {}),
+    "unpack": ("make a bundle from an OCI image layout (umoci's verb), remove one, or collect layers",
+               "--image LAYOUT[:TAG] BUNDLE: BUNDLE/rootfs is an overlay of shared, verified layers\n"
+               "(one copy each in the store) and a writable layer of the bundle's own; config.json is\n"
+               "\"ocirun spec\"'s default plus the image config.",
+               {"image": "the OCI image layout and the ref name to unpack (default tag: latest)",
+                "layers": 'the shared layer store (default: "/var/lib/ocirun/layers")',
+                "flatten": "write BUNDLE/rootfs as a plain directory (hosts without overlayfs)",
+                "remove": "unmount BUNDLE and delete it with its own layer",
+                "gc": "remove the layers that no bundle uses"}),
 }
 
 

@@ -350,6 +350,7 @@ def status_fields(text):
 
 def mounts_below(base):
     """Mount points at or below `base` (the host's mount namespace)."""
+    base = str(base)
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
     return [m for m in points if m == base or m.startswith(base + "/")]

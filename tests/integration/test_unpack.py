@@ -18,7 +18,7 @@ import tarfile
 
 import pytest
 
-from conftest import REPO, new_id, wait_until
+from conftest import REPO, mounts_below, new_id, wait_until
 
 ENGINES = os.path.join(REPO, "tests", "engines")
 IMAGE = "localhost/unpack-three:latest"
@@ -44,11 +44,6 @@ def run(args, env=None, check=True, timeout=300, **kw):
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
-
-
-def mounts_below(base):
-    with open("/proc/self/mountinfo") as f:
-        return [ln.split()[4] for ln in f if ln.split()[4].startswith(str(base) + "/")]
 
 
 def overlay_options(target):

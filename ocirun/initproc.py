@@ -175,7 +175,8 @@ def become_process(plan, proc, linux, chan):
         plan.seccomp(plan.state)  # needs CAP_SYS_ADMIN without noNewPrivileges
     # An ambient cap the sets do not allow is skipped, as runc does; the
     # parent logs it at debug level.
-    capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user),
+    groups_ok = not getattr(plan, "setgroups_deny", False)  # rootless: see rootless.py
+    capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user, groups_ok),
                        warn=lambda m: chan.send("debug", msg=m))
     enter_cwd(proc.get("cwd") or "/")
     if proc.get("noNewPrivileges"):

@@ -126,6 +126,14 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
         seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
     manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
+    from ocirun import rootless
+
+    if not rootless.enabled(opts.get("rootless_mode")):
+        rootless = None
+    else:
+        if os.geteuid() != 0:
+            rootless.check(linux)
+        manager = rootless.cgroup_manager(manager, linux)
 
     annotations = config.get("annotations") or {}
     data = {
@@ -134,7 +142,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         "annotations": annotations, "hooks": config.get("hooks") or {},
         # The directories create() is about to make are recorded before it
         # runs: delete --force after a SIGKILLed create then removes them.
-        "cgroup": dict(manager.to_dict(), created=_missing_dirs(manager)),
+        "cgroup": manager.paths and dict(manager.to_dict(), created=_missing_dirs(manager)) or None,
         "pidns": _has_new(linux, "pid"),
     }
     container, lock = store.new(cid, data)
@@ -182,6 +190,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
                        "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds,
                        "mount_label": linux.get("mountLabel")},
             env=None, exe=None, console_mount=True,
+            setgroups_deny=rootless is not None and rootless.deny_setgroups(linux.get("gidMappings") or []),
         )
         parent_r, parent_w, init_r, init_w = sync.pair()
         chan = sync.Channel(parent_r, parent_w)
@@ -201,7 +210,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
         if ns.has("user"):
             manager.apply(stage1)
-            pid = _run_stage1(chan, stage1, ns, linux)
+            pid = _run_stage1(chan, stage1, ns, linux, rootless)
         # Recorded at once: delete --force after a SIGKILLed create finds the init.
         data["pid"] = pid
         data["pidStartTime"] = st.proc_start_time(pid)
@@ -355,7 +364,7 @@ def _fork_init(ns, plan, init_chan, close_in_child):
                 os.close(fd)
 
 
-def _run_stage1(chan, stage1, ns, linux):
+def _run_stage1(chan, stage1, ns, linux, rootless=None):
     """Serve the intermediate (userns.stage1): write the maps, learn the init's pid."""
     from ocirun import userns
 
@@ -364,11 +373,15 @@ def _run_stage1(chan, stage1, ns, linux):
             msg = chan.next("container init exited unexpectedly")
             if msg["t"] == "maps":
                 if ns.has_new("user"):
-                    userns.write_maps(stage1, linux.get("uidMappings") or [],
-                                      linux.get("gidMappings") or [])
+                    # A user's maps may need newuidmap/newgidmap (rootless.py).
+                    write = rootless.write_maps if rootless and os.geteuid() != 0 else userns.write_maps
+                    write(stage1, linux.get("uidMappings") or [], linux.get("gidMappings") or [])
                 chan.send("maps-done")
             elif msg["t"] == "pid":
                 return msg["pid"]
+    except BaseException:
+        os.kill(stage1, 9)  # it waits for maps-done: never reap it blocked
+        raise
     finally:
         os.waitpid(stage1, 0)
 

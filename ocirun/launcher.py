@@ -191,6 +191,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
                        "mount_label": linux.get("mountLabel")},
             env=None, exe=None, console_mount=True,
             setgroups_deny=rootless is not None and rootless.deny_setgroups(linux.get("gidMappings") or []),
+            bind_devices=rootless is not None,  # mknod needs the host's root (runc: rootless binds)
         )
         parent_r, parent_w, init_r, init_w = sync.pair()
         chan = sync.Channel(parent_r, parent_w)
@@ -198,7 +199,10 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         plan.initproc = initproc
         init_chan = sync.Channel(init_r, init_w)
         close_in_child = (lock, parent_r, parent_w) + ((relay_fd,) if relay_fd is not None else ())
-        if ns.has("user"):
+        # Root in a user namespace (rootless podman) cannot setns back to its
+        # own pid namespace after creating one: an intermediate forks the init.
+        staged = ns.has("user") or (rootless is not None and os.geteuid() == 0)
+        if staged:
             from ocirun import userns
 
             stage1 = _fork(lambda: userns.stage1(plan, init_chan), close_in_child)
@@ -208,14 +212,14 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             os.close(fd)
             fds.remove(fd)
 
-        if ns.has("user"):
+        if staged:
             manager.apply(stage1)
             pid = _run_stage1(chan, stage1, ns, linux, rootless)
         # Recorded at once: delete --force after a SIGKILLed create finds the init.
         data["pid"] = pid
         data["pidStartTime"] = st.proc_start_time(pid)
         container.save()
-        if not ns.has("user"):
+        if not staged:
             manager.apply(pid)
         from ocirun.cgroups.defaults import with_default_devices
 

@@ -235,7 +235,8 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def fork_exec_intermediate(plan, child_chan, entering, close_in_child):
     """`exec` as a user: joining the container's pid (and time) namespace needs
-    the capabilities of its user namespace, which only a member has. So an
+    the capabilities of its user namespace, which only a member has, and root
+    in a user namespace cannot setns back to its own pid namespace. So an
     intermediate joins the user namespace, then those, and forks the exec
     process (execproc.main, which then skips the user namespace); it sends
     the process's pid and exits. We become a subreaper so that the process is
@@ -252,7 +253,9 @@ def fork_exec_intermediate(plan, child_chan, entering, close_in_child):
         for fd in close_in_child:
             if fd is not None:
                 os.close(fd)
-        sc.setns(plan.ns_fds.pop("user"), namespaces.FLAGS["user"])
+        user = plan.ns_fds.pop("user", None)
+        if user is not None:
+            sc.setns(user, namespaces.FLAGS["user"])
         for t, fd in entering.items():
             sc.setns(fd, namespaces.FLAGS[t])
         child = os.fork()

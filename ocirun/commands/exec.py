@@ -159,9 +159,9 @@ def start_process(c, config, proc, opts, logger):
             # times are offset, so alive() would read a different one.
             if not c.alive():
                 raise InvalidState("container not running")
-            if os.geteuid() != 0 and "user" in ns_fds:
-                from ocirun import rootless  # the user's own: an intermediate joins it first
+            from ocirun import rootless  # a user, or root in a user namespace: an intermediate
 
+            if "user" in ns_fds and os.geteuid() != 0 or rootless.in_user_namespace():
                 via = rootless.fork_exec_intermediate(plan, child_chan, entering, (parent_r, parent_w, relay_fd))
             for t, fd in ({} if via else entering).items():
                 restore[t] = namespaces.own_ns_fd(t)

@@ -315,3 +315,73 @@ def test_user_cannot_see_signal_or_delete_roots_or_another_users_containers(user
         user.oci("delete", "--force", uid_)
         oci.cleanup()
         shutil.rmtree(root_state, ignore_errors=True)
+
+
+# ---- rootless podman --------------------------------------------------------
+
+class UserPodman:
+    """The user's own podman (podman-setup.sh: private storage and config, runtime = this
+    checkout's ocirun for the user, network none), with a busybox image imported."""
+
+    def __init__(self, u, image_tar):
+        self.u = u
+        self.base = os.path.join(u.home, "podman-" + uuid.uuid4().hex[:6])
+        os.mkdir(self.base, 0o700)
+        u.chown(self.base)
+        setup = os.path.join(rootless_env.REPO, "tests", "engines", "podman-setup.sh")
+        out = u.run(["bash", setup, self.base, u.launcher], check=True).stdout
+        self.env = u.environ(**dict(line.split("=", 1) for line in out.split()))
+        self("import", "--change", 'CMD ["/bin/sh"]', image_tar, "localhost/busybox", check=True)
+
+    def __call__(self, *args, **kw):
+        return self.u.run(["podman", *args], env=self.env, timeout=120, **kw)
+
+    def shutdown(self):
+        # Rootless podman keeps a pause process owning its user namespace (and the
+        # overlay mounts in its mount namespace): stop it by its recorded pid.
+        pidfile = os.path.join(self.base, "podman", "tmp", "pause.pid")
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 9)
+        except (OSError, ValueError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def user_podman(user):
+    if not shutil.which("podman") or not shutil.which("newuidmap"):
+        pytest.fail("podman/uidmap not installed: run .ci/install")
+    tar = os.path.join(user.env.base, "busybox.tar")
+    subprocess.run(["bash", os.path.join(rootless_env.REPO, "bundles", "mkrootfs-tar.sh"), tar], check=True,
+                   stdout=subprocess.DEVNULL)
+    os.chmod(tar, 0o644)
+    p = UserPodman(user, tar)
+    yield p
+    p("rm", "--all", "--force", "--time", "0")
+    p.shutdown()
+
+
+def test_rootless_podman_run_rm_through_ocirun(user_podman, user):
+    info = user_podman("info", "--format", "{{.Host.OCIRuntime.Path}} {{.Host.Security.Rootless}}",
+                       check=True).stdout.split()
+    assert info == [user.launcher, "true"]
+    p = user_podman("run", "--rm", "localhost/busybox", "sh", "-c",
+                    "cat /proc/self/uid_map; echo out-$((6*7)); exit 3")
+    assert p.returncode == 3, p.stderr
+    lines = p.stdout.split()
+    # podman's own user namespace: the user, then its subordinate range
+    assert lines[:3] == ["0", str(user.pw.pw_uid), "1"] and lines[-1] == "out-42", p.stdout
+    assert user_podman("ps", "-aq", check=True).stdout.strip() == ""
+
+
+def test_rootless_podman_detached_exec_stop_rm(user_podman):
+    name = cid_()
+    user_podman("run", "-d", "--name", name, "localhost/busybox", "sleep", "1000", check=True)
+    p = user_podman("exec", "-e", "FOO=bar", name, "sh", "-c", "echo $FOO; exit 4")
+    assert (p.returncode, p.stdout.strip()) == (4, "bar"), p.stderr
+    user_podman("stop", "-t", "1", name, check=True)
+    state = user_podman("inspect", "--format", "{{.State.Status}}", name, check=True).stdout.strip()
+    assert state == "exited"
+    user_podman("rm", name, check=True)
+    assert user_podman("ps", "-aq", check=True).stdout.strip() == ""

@@ -128,11 +128,11 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
     from ocirun import rootless
 
+    if os.geteuid() != 0:
+        rootless.check(linux)  # runc checks a user's config whatever --rootless says
     if not rootless.enabled(opts.get("rootless_mode")):
         rootless = None
     else:
-        if os.geteuid() != 0:
-            rootless.check(linux)
         manager = rootless.cgroup_manager(manager, linux)
 
     annotations = config.get("annotations") or {}

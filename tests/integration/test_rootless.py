@@ -214,11 +214,26 @@ def test_bind_of_a_user_directory_and_read_only_root(user):
         c["root"]["readonly"] = True
         c["mounts"].append({"destination": "/data", "type": "bind", "source": data,
                             "options": ["rbind", "rw"]})
-    b = user_bundle(user, ["sh", "-c", "echo hi > /data/f && touch /x; echo rc=$?"], edit)
+    b = user_bundle(user, ["sh", "-c", "cat /data/f 2>/dev/null; echo hi > /data/f && touch /x; echo rc=$?"],
+                    edit)
     p = user.oci("run", "--bundle", b, cid_(), check=True)
-    assert "rc=1" in p.stdout and "Read-only file system" in p.stderr + p.stdout
+    assert p.stdout.split() == ["rc=1"] and "Read-only file system" in p.stderr, (p.stdout, p.stderr)
     st = os.stat(os.path.join(data, "f"))
     assert (st.st_uid, st.st_gid) == (user.pw.pw_uid, user.pw.pw_gid)
+    # runc --rootless on the same bundle: the same view (the file is there now)
+    theirs = user.runc("run", "--bundle", b, cid_(), check=True)
+    assert theirs.stdout.split() == ["hi", "rc=1"] and "Read-only file system" in theirs.stderr
+
+
+def test_a_user_without_a_user_namespace_is_one_clear_error(user):
+    def edit(c):
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "user"]
+        del c["linux"]["uidMappings"], c["linux"]["gidMappings"]
+    cid = cid_()
+    p = user.oci("run", "--bundle", user_bundle(user, ["true"], edit), cid)
+    assert p.returncode != 0
+    assert "rootless container requires user namespaces" in one_line(p)
+    assert_nothing_left(user, cid)
 
 
 def test_locked_flags_of_a_bind_source_are_kept(user):

@@ -186,7 +186,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             no_new_keyring=bool(opts.get("no-new-keyring")), seccomp=seccomp,
             # the "hooks" stop is also where linux.netDevices are moved in
             runtime_hooks=bool(h.get("prestart") or h.get("createRuntime") or linux.get("netDevices")),
-            mount_ctx={"cgroup_mounts": cgroup_mounts(manager),
+            mount_ctx={"cgroup_mounts": cgroup_mounts(getattr(manager, "view", manager)),
                        "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds,
                        "mount_label": linux.get("mountLabel")},
             env=None, exe=None, console_mount=True,

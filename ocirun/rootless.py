@@ -163,16 +163,22 @@ def cgroup_manager(manager, linux):
         key, controller = wanted[0]
         raise OciError(f"config.json: linux.resources.{key}: cannot set {controller} limit: "
                        "container could not join or create cgroup (rootless, no writable cgroup)")
-    return NoCgroup()
+    # The container stays in our own cgroups (the parents of the default
+    # paths): a `cgroup` mount shows those, read-only, as runc does.
+    return NoCgroup({name: os.path.dirname(d) for name, d in manager.paths.items()}, manager.mode)
 
 
 class NoCgroup:
     """A rootless container without a cgroup: every manager step does nothing;
-    the state records no cgroup, so ps/pause/events say so (commands/*)."""
+    the state records no cgroup, so ps/pause/events say so (commands/*).
+    `view` has the paths and mode of the cgroups it is in (for the mount)."""
 
     paths = {}
     created = ()
     mode = None
+
+    def __init__(self, view_paths=None, view_mode=None):
+        self.view = _View(view_paths or {}, view_mode)
 
     def to_dict(self):
         return None
@@ -191,6 +197,11 @@ class NoCgroup:
 
     def destroy(self):
         pass
+
+
+class _View:
+    def __init__(self, paths, mode):
+        self.paths, self.mode = paths, mode
 
 
 NO_CGROUP = "container has no cgroup (rootless: no writable cgroup on this host)"

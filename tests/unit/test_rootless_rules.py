@@ -57,10 +57,13 @@ def test_limits_without_a_writable_cgroup_name_the_field(monkeypatch):
     monkeypatch.setattr(rootless, "_writable", lambda d: False)
 
     class M:
+        mode = "hybrid"
         paths = {"memory": "/nonexistent-cgroup-root/x"}
     with pytest.raises(Exception, match=r"linux\.resources\.memory: cannot set memory limit"):
         rootless.cgroup_manager(M(), {"resources": {"memory": {"limit": 1 << 20}}})
-    assert isinstance(rootless.cgroup_manager(M(), {"resources": {"devices": [{"allow": False}]}}),
-                      rootless.NoCgroup)
+    none = rootless.cgroup_manager(M(), {"resources": {"devices": [{"allow": False}]}})
+    assert isinstance(none, rootless.NoCgroup) and none.paths == {} and none.to_dict() is None
+    # the container stays in our own cgroup: the `cgroup` mount shows that one
+    assert none.view.paths == {"memory": "/nonexistent-cgroup-root"}
     m = M()
     assert rootless.cgroup_manager(m, {"cgroupsPath": "/x"}) is m  # explicit: its errors are real

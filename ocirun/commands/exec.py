@@ -162,7 +162,8 @@ def start_process(c, config, proc, opts, logger):
             from ocirun import rootless  # a user, or root in a user namespace: an intermediate
 
             if "user" in ns_fds and os.geteuid() != 0 or rootless.in_user_namespace():
-                via = rootless.fork_exec_intermediate(plan, child_chan, entering, (parent_r, parent_w, relay_fd))
+                via = rootless.fork_exec_intermediate(plan, child_chan, entering,
+                                                      (parent_r, parent_w, relay_fd))
             for t, fd in ({} if via else entering).items():
                 restore[t] = namespaces.own_ns_fd(t)
                 sc.setns(fd, namespaces.FLAGS[t])

@@ -401,3 +401,19 @@ def test_rootless_podman_detached_exec_stop_rm(user_podman):
     assert state == "exited"
     user_podman("rm", name, check=True)
     assert user_podman("ps", "-aq", check=True).stdout.strip() == ""
+
+
+def _tun_open_to_users():
+    try:
+        return bool(os.stat("/dev/net/tun").st_mode & 0o006)
+    except OSError:
+        return False
+
+
+@pytest.mark.xfail(not _tun_open_to_users(), strict=True,
+                   reason="this host's /dev/net/tun is not open to users (0600): slirp4netns cannot run")
+def test_rootless_podman_with_slirp4netns(user_podman):
+    """podman's rootless network (slirp4netns): the container has a tap0 with an address."""
+    p = user_podman("run", "--rm", "--network", "slirp4netns", "localhost/busybox", "ip", "-4", "addr")
+    assert p.returncode == 0, p.stderr
+    assert "tap0" in p.stdout and "inet " in p.stdout

@@ -346,7 +346,14 @@ class UserPodman:
         u.chown(self.base)
         setup = os.path.join(rootless_env.REPO, "tests", "engines", "podman-setup.sh")
         out = u.run(["bash", setup, self.base, u.launcher], check=True).stdout
-        self.env = u.environ(**dict(line.split("=", 1) for line in out.split()))
+        conf = dict(line.split("=", 1) for line in out.split())
+        # A user's podman ignores graphroot: its storage goes to rootless_storage_path.
+        with open(conf["CONTAINERS_STORAGE_CONF"], "a") as f:
+            f.write(f'rootless_storage_path = "{self.base}/podman/graph"\n')
+        home = os.path.join(self.base, "home")  # caches, cni lock: nothing in the user's real home
+        os.mkdir(home)
+        u.chown(home)
+        self.env = u.environ(HOME=home, **conf)
         self("import", "--change", 'CMD ["/bin/sh"]', image_tar, "localhost/busybox", check=True)
 
     def __call__(self, *args, **kw):

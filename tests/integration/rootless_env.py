@@ -30,8 +30,11 @@ def _ensure_user(name, subids):
     try:
         pwd.getpwnam(name)
     except KeyError:
+        # No automatic subordinate range (it would start at 100000, where
+        # test_userns maps its rootful containers): ours is set below.
         subprocess.run(["useradd", "--create-home", "--home-dir", f"/var/lib/{name}", "--shell", "/bin/sh",
-                        "--user-group", name], check=True, capture_output=True)
+                        "--user-group", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", name],
+                       check=True, capture_output=True)
     if subids:
         for f, flag in (("/etc/subuid", "--add-subuids"), ("/etc/subgid", "--add-subgids")):
             if sub_range(name, f) is None:

@@ -68,10 +68,10 @@ def deny_setgroups(gid_maps):
 
 def write_maps(pid, uid_maps, gid_maps):
     """Write the maps of `pid`'s new user namespace as an unprivileged user."""
-    from ocirun import userns
+    from ocirun import launcher, userns
 
     if deny_setgroups(gid_maps):
-        _write_file(f"/proc/{pid}/setgroups", "deny", "linux.gidMappings")
+        launcher._write(f"/proc/{pid}/setgroups", "deny", "config.json: linux.gidMappings")
     for name, maps, key, helper in (("uid_map", uid_maps, "uidMappings", "newuidmap"),
                                     ("gid_map", gid_maps, "gidMappings", "newgidmap")):
         if not maps:
@@ -105,17 +105,6 @@ def _map_with_helper(helper, pid, maps, key):
     if p.returncode != 0:
         text = " ".join(p.stdout.decode(errors="replace").split()) or f"exit status {p.returncode}"
         _fail(key, f"{helper}: {text}")
-
-
-def _write_file(path, text, key):
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-    except OSError as e:
-        _fail(key, f"write {path}: {os.strerror(e.errno).lower()}")
 
 
 def _fail(key, text):

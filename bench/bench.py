@@ -30,6 +30,7 @@ REPO = os.path.dirname(HERE)
 RUNTIMES = ("ocirun", "runc", "crun")
 BUSYBOX = os.environ.get("BUSYBOX", "/bin/busybox")
 PR_SET_CHILD_SUBREAPER = 36
+USER_OCIRUN = "/usr/local/bin/ocirun"  # .ci/install's launcher, runnable by every user
 WAIT_TIMEOUT_S = 30
 
 
@@ -41,6 +42,7 @@ def row_labels(seq, par):
     """The table's rows, in order (the smoke test checks every one is there)."""
     rows = [
         "run /bin/true (ms)",
+        "rootless run /bin/true, as a user (ms)",
         "create→start→wait→delete (ms)",
         "· create (ms)",
         "· start (ms)",
@@ -141,6 +143,30 @@ class Runtime:
         reap_orphans()
 
 
+class UserRuntime(Runtime):
+    """The same runtime run by an unprivileged user (setpriv, whose exec is
+    timed for every runtime alike), with a --root the user owns."""
+
+    def __init__(self, rt, pw, base):
+        super().__init__(rt.name, rt.path, os.path.join(base, f"{rt.name}.rootless"), rt.scratch)
+        self.pw = pw
+        os.chmod(base, 0o711)  # the tmpfs is 0700: let the user reach its own root
+        os.makedirs(self.root, 0o700)
+        os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        self.setpriv = shutil.which("setpriv")
+
+    def spawn(self, args, err=None):
+        argv = [self.setpriv, f"--reuid={self.pw.pw_uid}", f"--regid={self.pw.pw_gid}", "--init-groups",
+                "--", self.path, "--root", self.root, *args]
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, err or self.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+        ]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/", "USER": self.pw.pw_name}
+        return os.posix_spawn(self.setpriv, argv, env, file_actions=actions)
+
+
 def last_line(path):
     try:
         with open(path, errors="replace") as f:
@@ -196,6 +222,14 @@ def wait_exit(pid):
 
 def case_run(rt, b, ctx):
     return {"run /bin/true (ms)": rt.call("run", "--bundle", b["true"], rt.new_id())}
+
+
+def case_rootless_run(rt, b, ctx):
+    user_rt = (ctx.get("rootless") or {}).get(rt.name)
+    if user_rt is None:
+        raise BenchError(f"{rt.name} rootless: {ctx.get('rootless_why') or 'not set up'}")
+    return {"rootless run /bin/true, as a user (ms)":
+            user_rt.call("run", "--bundle", b["rootless"], user_rt.new_id())}
 
 
 def case_lifecycle(rt, b, ctx):
@@ -427,7 +461,7 @@ def machine_header():
 
 # -------------------------------------------------------------------- bundle
 
-def make_bundles(tmp):
+def make_bundles(tmp, user=None):
     rootfs = os.path.join(tmp, "rootfs")
     subprocess.run(["bash", os.path.join(REPO, "bundles", "mkrootfs.sh"), rootfs], check=True,
                    stdout=subprocess.DEVNULL)
@@ -447,6 +481,22 @@ def make_bundles(tmp):
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(c, f, indent="\t")
         bundles[name] = d
+    if user is not None:
+        # `runc spec --rootless` for the user: its own ids mapped to root, no
+        # cgroup, no network namespace; the read-only rootfs is readable by all.
+        os.chmod(tmp, 0o755)
+        c = default_config(rootless=True)
+        c["ociVersion"] = "1.0.2"
+        c["root"] = {"path": rootfs, "readonly": True}
+        c["process"]["terminal"] = False
+        c["process"]["args"] = ["/bin/true"]
+        c["linux"]["uidMappings"][0]["hostID"] = user.pw_uid
+        c["linux"]["gidMappings"][0]["hostID"] = user.pw_gid
+        d = os.path.join(tmp, "rootless")
+        os.makedirs(d)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(c, f, indent="\t")
+        bundles["rootless"] = d
     return bundles
 
 
@@ -496,6 +546,12 @@ def parse_args(argv):
     p.add_argument("--par", type=int, help="containers created in parallel (20)")
     p.add_argument("--unpack", action="store_true",
                    help="also time `ocirun unpack` of a one-layer busybox image (ocirun only)")
+    p.add_argument("--rootless-user", default="ocirun-test",
+                   help="who runs the rootless row (default ocirun-test, the tests' user; "
+                        "the runtimes must be readable by it)")
+    p.add_argument("--rootless-ocirun", default=USER_OCIRUN if os.path.exists(USER_OCIRUN) else None,
+                   help=f"ocirun binary for that user (default: {USER_OCIRUN}, .ci/install's, "
+                        "else --ocirun)")
     p.add_argument("--output", help="where to save the table (default bench/results/<date>-<host>.md)")
     p.add_argument("--no-save", action="store_true")
     a = p.parse_args(argv)
@@ -534,13 +590,15 @@ def main(argv=None):
     tmp = tempfile.mkdtemp(prefix="ocirun-bench-")
     mounted = False
     runtimes = []
+    rootless = {}  # runtime name -> the same runtime run by the rootless user
     errors = []
     unpacked = {}
     try:
         mounted = ensure_tmpfs(base)
         if mounted:
             notes.append(f"state roots on a tmpfs mounted at {base} (/run is not tmpfs here)")
-        bundles = make_bundles(tmp)
+        user = rootless_user(a.rootless_user)
+        bundles = make_bundles(tmp, user)
         for name in RUNTIMES:
             if name in failed:
                 continue
@@ -548,7 +606,12 @@ def main(argv=None):
             os.makedirs(root)
             os.makedirs(scratch)
             runtimes.append(Runtime(name, paths[name], root, scratch))
-        med = run_cases(a, runtimes, bundles, failed, errors)
+            if user is not None:
+                rootless[name] = UserRuntime(runtimes[-1], user, base)
+                if name == "ocirun" and a.rootless_ocirun:
+                    rootless[name].path = a.rootless_ocirun
+        why = None if user else f"no user {a.rootless_user!r} (the rootless tests create it)"
+        med = run_cases(a, runtimes, bundles, failed, errors, rootless, why)
         if a.unpack and "ocirun" not in failed:
             layout = make_layout(os.path.join(tmp, "rootfs"), os.path.join(tmp, "layout"))
             try:
@@ -556,7 +619,7 @@ def main(argv=None):
             except BenchError as e:
                 errors.append(f"unpack: {e}")
     finally:
-        for rt in runtimes:
+        for rt in runtimes + list(rootless.values()):
             rt.clean()
         shutil.rmtree(tmp, ignore_errors=True)
         if mounted:
@@ -599,7 +662,16 @@ def main(argv=None):
     return 0
 
 
-def run_cases(a, runtimes, bundles, failed, errors):
+def rootless_user(name):
+    import pwd
+
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        return None
+
+
+def run_cases(a, runtimes, bundles, failed, errors, rootless=None, rootless_why=None):
     """Probe each runtime, then every case with runtimes alternating; -> medians.
 
     A runtime whose probe fails goes to failed (whole column n/a); one that
@@ -617,11 +689,12 @@ def run_cases(a, runtimes, bundles, failed, errors):
     single = a.warmup + a.repeats
     # The batch cases come after the single ones have warmed everything up.
     batch = a.batch_repeats
-    plan = [(case_run, single, a.warmup), (case_lifecycle, single, a.warmup),
+    plan = [(case_run, single, a.warmup), (case_rootless_run, single, a.warmup),
+            (case_lifecycle, single, a.warmup),
             (case_state, single, a.warmup), (case_kill_delete, single, a.warmup),
             (case_seq, batch, 0), (case_par, batch, 0)]
     for case, iterations, warm in plan:
-        ctx = {"seq": a.seq, "par": a.par}
+        ctx = {"seq": a.seq, "par": a.par, "rootless": rootless, "rootless_why": rootless_why}
         broken = set()
         for i in range(iterations):
             for rt in active:

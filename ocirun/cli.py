@@ -198,6 +198,11 @@ def main(argv=None):
         if hi is not None and len(pos) > hi:
             raise UsageError(f'"{cmd}" requires a maximum of {hi} argument(s)')
         opts["root"] = g["root"]
+        if opts["root"] is None:
+            from ocirun import rootless
+
+            opts["root"] = rootless.state_root()
+        opts["rootless_mode"] = g["rootless"]
         opts["systemd_cgroup"] = g["systemd-cgroup"]
         module = __import__(f"ocirun.commands.{cmd}", fromlist=["run"])
         rc = module.run(opts, pos, logger) or 0

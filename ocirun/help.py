@@ -35,7 +35,7 @@ GLOBAL = {
     "systemd-cgroup": "accepted for runc's callers; ocirun has no systemd cgroup driver, so a "
                       '"slice:prefix:name" cgroupsPath is refused',
     "rootless": "accepted for runc's callers ('true', 'false', or 'auto') (default: \"auto\"); "
-                "rootless containers are not supported yet",
+                "auto: rootless when not root or inside a user namespace",
     "help": "show help",
     "version": "print the version",
 }

@@ -103,7 +103,7 @@ def setup(plan, chan):
     try:
         rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
         if not _dev_bound(mounts):
-            rootfs.create_devices(root_fd, linux.get("devices") or [], bind=ns.has("user"))
+            rootfs.create_devices(root_fd, linux.get("devices") or [], bind=ns.has("user") or getattr(plan, "bind_devices", False))
             rootfs.dev_symlinks(root_fd, proc.get("terminal", False))
         # After the mounts, as runc: a cwd inside a volume is made in it.
         cwd = proc.get("cwd") or "/"
@@ -175,7 +175,8 @@ def become_process(plan, proc, linux, chan):
         plan.seccomp(plan.state)  # needs CAP_SYS_ADMIN without noNewPrivileges
     # An ambient cap the sets do not allow is skipped, as runc does; the
     # parent logs it at debug level.
-    capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user),
+    groups_ok = not getattr(plan, "setgroups_deny", False)  # rootless: see rootless.py
+    capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user, groups_ok),
                        warn=lambda m: chan.send("debug", msg=m))
     enter_cwd(proc.get("cwd") or "/")
     if proc.get("noNewPrivileges"):

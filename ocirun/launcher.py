@@ -126,6 +126,14 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
         seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
     manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
+    from ocirun import rootless
+
+    if os.geteuid() != 0:
+        rootless.check(linux)  # runc checks a user's config whatever --rootless says
+    if not rootless.enabled(opts.get("rootless_mode")):
+        rootless = None
+    else:
+        manager = rootless.cgroup_manager(manager, linux)
 
     annotations = config.get("annotations") or {}
     data = {
@@ -134,7 +142,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         "annotations": annotations, "hooks": config.get("hooks") or {},
         # The directories create() is about to make are recorded before it
         # runs: delete --force after a SIGKILLed create then removes them.
-        "cgroup": dict(manager.to_dict(), created=_missing_dirs(manager)),
+        "cgroup": manager.paths and dict(manager.to_dict(), created=_missing_dirs(manager)) or None,
         "pidns": _has_new(linux, "pid"),
     }
     container, lock = store.new(cid, data)
@@ -178,10 +186,12 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             no_new_keyring=bool(opts.get("no-new-keyring")), seccomp=seccomp,
             # the "hooks" stop is also where linux.netDevices are moved in
             runtime_hooks=bool(h.get("prestart") or h.get("createRuntime") or linux.get("netDevices")),
-            mount_ctx={"cgroup_mounts": cgroup_mounts(manager),
+            mount_ctx={"cgroup_mounts": cgroup_mounts(getattr(manager, "view", manager)),
                        "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds,
                        "mount_label": linux.get("mountLabel")},
             env=None, exe=None, console_mount=True,
+            setgroups_deny=rootless is not None and rootless.deny_setgroups(linux.get("gidMappings") or []),
+            bind_devices=rootless is not None,  # mknod needs the host's root (runc: rootless binds)
         )
         parent_r, parent_w, init_r, init_w = sync.pair()
         chan = sync.Channel(parent_r, parent_w)
@@ -189,7 +199,10 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         plan.initproc = initproc
         init_chan = sync.Channel(init_r, init_w)
         close_in_child = (lock, parent_r, parent_w) + ((relay_fd,) if relay_fd is not None else ())
-        if ns.has("user"):
+        # Root in a user namespace (rootless podman) cannot setns back to its
+        # own pid namespace after creating one: an intermediate forks the init.
+        staged = ns.has("user") or (rootless is not None and os.geteuid() == 0)
+        if staged:
             from ocirun import userns
 
             stage1 = _fork(lambda: userns.stage1(plan, init_chan), close_in_child)
@@ -199,14 +212,14 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             os.close(fd)
             fds.remove(fd)
 
-        if ns.has("user"):
+        if staged:
             manager.apply(stage1)
-            pid = _run_stage1(chan, stage1, ns, linux)
+            pid = _run_stage1(chan, stage1, ns, linux, rootless)
         # Recorded at once: delete --force after a SIGKILLed create finds the init.
         data["pid"] = pid
         data["pidStartTime"] = st.proc_start_time(pid)
         container.save()
-        if not ns.has("user"):
+        if not staged:
             manager.apply(pid)
         from ocirun.cgroups.defaults import with_default_devices
 
@@ -355,7 +368,7 @@ def _fork_init(ns, plan, init_chan, close_in_child):
                 os.close(fd)
 
 
-def _run_stage1(chan, stage1, ns, linux):
+def _run_stage1(chan, stage1, ns, linux, rootless=None):
     """Serve the intermediate (userns.stage1): write the maps, learn the init's pid."""
     from ocirun import userns
 
@@ -364,11 +377,15 @@ def _run_stage1(chan, stage1, ns, linux):
             msg = chan.next("container init exited unexpectedly")
             if msg["t"] == "maps":
                 if ns.has_new("user"):
-                    userns.write_maps(stage1, linux.get("uidMappings") or [],
-                                      linux.get("gidMappings") or [])
+                    # A user's maps may need newuidmap/newgidmap (rootless.py).
+                    write = rootless.write_maps if rootless and os.geteuid() != 0 else userns.write_maps
+                    write(stage1, linux.get("uidMappings") or [], linux.get("gidMappings") or [])
                 chan.send("maps-done")
             elif msg["t"] == "pid":
                 return msg["pid"]
+    except BaseException:
+        os.kill(stage1, 9)  # it waits for maps-done: never reap it blocked
+        raise
     finally:
         os.waitpid(stage1, 0)
 

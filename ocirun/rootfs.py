@@ -137,8 +137,7 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
             # A bind ignores other flags: they need a remount of the new mount.
             fd = paths.open_in_root(root_fd, dest)
             try:
-                sc.mount(None, paths.fd_path(fd), None,
-                         sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(fd))
+                _bind_remount(fd, extra)
             finally:
                 os.close(fd)
     else:
@@ -147,7 +146,19 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
             if spec.type in MUST_BE_DIR and not paths.is_dir_fd(target):
                 raise OciError(f"{dest} cannot be mounted because it is not a directory")
             data = with_mount_label(spec.data, spec.type, ctx.get("mount_label"))
-            sc.mount(spec.source or spec.type, paths.fd_path(target), spec.type, flags, data or None)
+            try:
+                sc.mount(spec.source or spec.type, paths.fd_path(target), spec.type, flags, data or None)
+            except OSError as e:
+                if spec.type != "sysfs" or e.errno != errno.EPERM:
+                    raise
+                # Rootless without its own network namespace: sysfs cannot be
+                # mounted; bind the host's /sys instead, as runc does.
+                sc.mount("/sys", paths.fd_path(target), None, sc.MS_BIND | sc.MS_REC)
+                fd = paths.open_in_root(root_fd, dest)
+                try:
+                    _bind_remount(fd, flags & ~(sc.MS_BIND | sc.MS_REC))
+                finally:
+                    os.close(fd)
         finally:
             os.close(target)
     if spec.propagation or spec.has_rec_attrs:
@@ -391,10 +402,31 @@ def readonly_paths(root_fd, ro):
             os.close(fd)
 
 
-def _locked_flags(fd):
-    """Flags a bind remount must keep (nosuid/nodev/noexec of the mount)."""
+def _bind_remount(fd, flags):
+    """Bind remount with `flags`. In a user namespace (rootless) the source's
+    ro and atime flags are locked too: on EPERM retry keeping them."""
+    try:
+        sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | flags | _locked_flags(fd))
+    except OSError as e:
+        if e.errno != errno.EPERM:
+            raise
+        sc.mount(None, paths.fd_path(fd), None,
+                 sc.MS_BIND | sc.MS_REMOUNT | flags | _locked_flags(fd, everything=True))
+
+
+_LOCKED_TOO = ((os.ST_RDONLY, sc.MS_RDONLY), (os.ST_NOATIME, mo.MS_NOATIME),
+               (os.ST_NODIRATIME, mo.MS_NODIRATIME), (os.ST_RELATIME, mo.MS_RELATIME))
+
+
+def _locked_flags(fd, everything=False):
+    """Flags a bind remount must keep (nosuid/nodev/noexec of the mount; with
+    everything=True also ro and the atime flags, locked in a user namespace)."""
     st = os.statvfs(paths.fd_path(fd))
     out = 0
+    if everything:
+        for st_flag, ms_flag in _LOCKED_TOO:
+            if st.f_flag & st_flag:
+                out |= ms_flag
     if st.f_flag & os.ST_NOSUID:
         out |= sc.MS_NOSUID
     if st.f_flag & os.ST_NODEV:
@@ -407,6 +439,6 @@ def _locked_flags(fd):
 def readonly_root():
     fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
     try:
-        sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags(fd))
+        _bind_remount(fd, sc.MS_RDONLY)
     finally:
         os.close(fd)

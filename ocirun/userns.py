@@ -46,13 +46,19 @@ def stage1(plan, chan):
             # (non-dumpable, so root-owned) /proc/self files are out of reach,
             # and the write is checked against the opener's credentials.
             offsets_fd = _open_time_offsets()
+        as_user = os.geteuid() != 0
         ns.enter("user")
+        if as_user:
+            # Rootless (as runc): the unprivileged parent, or newuidmap on its
+            # behalf, can only open our uid_map while we are dumpable.
+            sc.prctl(sc.PR_SET_DUMPABLE, 1)
         # Always wait: the parent first puts us in the cgroup (the init
         # inherits it), and writes the maps of a new user namespace.
         chan.send("maps")
         reply = chan.recv()
         if reply is None or reply.get("t") != "maps-done":
             os._exit(1)
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
         # Root inside the namespace: the rest of the setup needs its caps.
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)

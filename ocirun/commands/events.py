@@ -57,8 +57,12 @@ def run(opts, args, logger):
     if interval <= 0:
         raise OciError("duration interval must be greater than 0")
     c = st.Store(opts["root"]).load(args[0])
-    if c.status() == st.STOPPED or not c.data.get("cgroup"):
+    if c.status() == st.STOPPED:
         raise InvalidState(f"container with id {c.id} is not running")
+    if not c.data.get("cgroup"):
+        from ocirun import rootless
+
+        raise InvalidState(f"events: {rootless.NO_CGROUP}")
     from ocirun import cgroups
 
     manager = cgroups.load_manager(c.data["cgroup"])

@@ -138,12 +138,17 @@ def start_process(c, config, proc, opts, logger):
                              exec_fd=exec_fd, console_fd=console_fd, console_mount=False,
                              preserve_fds=int(opts.get("preserve-fds") or 0), config=config,
                              env=None, exe=None, state=c.spec_state())
+        if "user" in ns_fds:
+            from ocirun import rootless
+
+            plan.setgroups_deny = rootless.setgroups_denied(c.pid)
         parent_r, parent_w, child_r, child_w = sync.pair()
         fds += [parent_r, parent_w]
         chan = sync.Channel(parent_r, parent_w)
         child_chan = sync.Channel(child_r, child_w)
         restore = {}
         entering = {}
+        via = None
         try:
             for n in linux.get("namespaces") or ():
                 if n["type"] in ("pid", "time"):
@@ -154,10 +159,15 @@ def start_process(c, config, proc, opts, logger):
             # times are offset, so alive() would read a different one.
             if not c.alive():
                 raise InvalidState("container not running")
-            for t, fd in entering.items():
+            from ocirun import rootless  # a user, or root in a user namespace: an intermediate
+
+            if "user" in ns_fds and os.geteuid() != 0 or rootless.in_user_namespace():
+                via = rootless.fork_exec_intermediate(plan, child_chan, entering,
+                                                      (parent_r, parent_w, relay_fd))
+            for t, fd in ({} if via else entering).items():
                 restore[t] = namespaces.own_ns_fd(t)
                 sc.setns(fd, namespaces.FLAGS[t])
-            pid = os.fork()
+            pid = via or os.fork()
             if pid == 0:
                 for fd in (parent_r, parent_w, relay_fd):
                     if fd is not None:
@@ -170,6 +180,8 @@ def start_process(c, config, proc, opts, logger):
                 sc.setns(fd, namespaces.FLAGS[t])
                 os.close(fd)
         child_chan.close()
+        if via:
+            pid = rootless.exec_child_pid(chan, via)
         try:
             manager = cgroups.load_manager(c.data["cgroup"]) if c.data.get("cgroup") else None
             if manager is not None:

@@ -15,8 +15,12 @@ def run(opts, args, logger):
     lock = c.lock()
     try:
         c = store.load(args[0])  # re-read under the lock
-        if c.status() not in (st.RUNNING, st.CREATED) or not c.data.get("cgroup"):
+        if c.status() not in (st.RUNNING, st.CREATED):
             raise InvalidState("container not running")
+        if not c.data.get("cgroup"):
+            from ocirun import rootless
+
+            raise InvalidState(f"cannot pause: {rootless.NO_CGROUP}")
         from ocirun import cgroups
 
         manager = cgroups.load_manager(c.data["cgroup"])

@@ -40,7 +40,14 @@ def run(opts, args, logger):
 def container_pids(c):
     """Every pid in the container's cgroup (recursively); [] once it is gone."""
     if not c.data.get("cgroup"):
-        return [c.pid] if c.status() != st.STOPPED and c.pid else []
+        if c.status() == st.STOPPED or not c.pid:
+            return []
+        if c.data.get("pidns"):  # rootless without a cgroup: its pid namespace
+            from ocirun import rootless
+
+            return rootless.pids_in_pidns(c.pid)
+        raise OciError(f"container {c.id}: no cgroup and no pid namespace of its own: "
+                       "its processes cannot be told apart from the host's")
     from ocirun import cgroups
 
     return cgroups.load_manager(c.data["cgroup"]).pids()

@@ -26,9 +26,16 @@ def load_bench():
 @pytest.mark.skipif(not HAVE_RUNC, reason="runc not installed")
 @pytest.mark.skipif(not HAVE_CRUN, reason="crun not installed")
 def test_quick_bench_table_complete(ocirun_bin, tmp_path):
+    import rootless_env
+
     out = tmp_path / "result.md"
-    p = subprocess.run([sys.executable, BENCH, "--quick", "--repeats", "1", "--ocirun", ocirun_bin,
-                        "--output", str(out)], capture_output=True, text=True, timeout=180)
+    env = rootless_env.Env()  # the rootless row's user, and this checkout's ocirun for it
+    try:
+        p = subprocess.run([sys.executable, BENCH, "--quick", "--repeats", "1", "--ocirun", ocirun_bin,
+                            "--rootless-user", rootless_env.USER, "--rootless-ocirun", env.launcher,
+                            "--output", str(out)], capture_output=True, text=True, timeout=180)
+    finally:
+        env.remove()
     assert p.returncode == 0, p.stderr[-3000:]
 
     rows = {}

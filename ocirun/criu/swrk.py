@@ -1,0 +1,138 @@
+"""One request to CRIU's RPC service, as runc drives it.
+
+`criu swrk FD` serves one socketpair(AF_UNIX, SOCK_SEQPACKET) end: we send a
+criu_req, CRIU may send NOTIFY messages (with notify_scripts) that must each
+be answered before it goes on, then the final criu_resp. A failure in our
+NOTIFY handler is answered with notify_success=false, so CRIU undoes what it
+did (kills what it restored) before it answers; then the handler's error is
+raised.
+"""
+import os
+import shutil
+import socket
+
+from ocirun.criu import wire
+from ocirun.errors import OciError
+
+MAX_MSG = 1 << 16
+CRIU_NEEDS = "ocirun needs CRIU >= 4.1 for checkpoint/restore (see README)"
+
+
+def find(criu):
+    """Path of the criu binary (the global --criu flag, default `criu` on PATH)."""
+    path = shutil.which(criu)
+    if path is None:
+        raise OciError(f"criu: {criu!r} not found: {CRIU_NEEDS}")
+    return path
+
+
+class Criu:
+    """A `criu swrk` child and our end of its socket."""
+
+    def __init__(self, binary, pass_fds=(), stdio=None):
+        import subprocess
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        try:
+            # stdio: the streams CRIU hands the restored tasks through
+            # inherit_fd; DEVNULL when it has none to give.
+            std = stdio or (subprocess.DEVNULL,) * 3
+            self.proc = subprocess.Popen(
+                [binary, "swrk", str(theirs.fileno())], pass_fds=(theirs.fileno(), *pass_fds),
+                stdin=std[0], stdout=std[1], stderr=std[2], start_new_session=False)
+        except OSError as e:
+            ours.close()
+            raise OciError(f"criu: cannot run {binary}: {os.strerror(e.errno).lower()}") from None
+        finally:
+            theirs.close()
+        self.pid = self.proc.pid
+
+    def call(self, req_type, opts, notify=None, what="criu", features=None):
+        """Send one request; returns the final criu_resp dict. notify(script, pid, fds)
+        handles each NOTIFY message (fds: those passed with it, ours to close)."""
+        req = {"type": req_type, "opts": opts, "features": features}
+        if notify is not None:
+            opts["notify_scripts"] = True
+        self.sock.send(wire.encode("criu_req", req))
+        failure = None
+        while True:
+            try:
+                data, anc, _flags, _addr = self.sock.recvmsg(MAX_MSG, socket.CMSG_SPACE(16 * 4))
+            except ConnectionResetError:
+                data, anc = b"", []
+            if not data:
+                raise failure or OciError(f"{what}: criu exited without an answer")
+            resp = wire.decode("criu_resp", data)
+            if resp.get("type") == wire.NOTIFY:
+                fds = _fds(anc)
+                n = resp.get("notify") or {}
+                ok = True
+                if failure is None and notify is not None:
+                    try:
+                        notify(n.get("script", ""), n.get("pid", 0), fds)
+                    except BaseException as e:  # answered "failed": CRIU cleans up first
+                        failure, ok = e, False
+                else:
+                    ok = failure is None
+                for fd in fds:
+                    _close(fd)
+                self.sock.send(wire.encode("criu_req", {"type": wire.NOTIFY, "notify_success": ok}))
+                continue
+            if failure is not None:
+                raise failure
+            if not resp.get("success"):
+                raise CriuFailed(what, resp)
+            return resp
+
+    def close(self):
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - a hung criu must not hang us
+            self.proc.kill()
+            self.proc.wait()
+
+
+class CriuFailed(OciError):
+    def __init__(self, what, resp):
+        self.resp = resp
+        msg = resp.get("cr_errmsg") or ""
+        errno_ = resp.get("cr_errno") or 0
+        detail = msg or (os.strerror(errno_).lower() if errno_ else "failed")
+        super().__init__(f"{what}: criu: {detail}")
+
+
+def log_tail(path, limit=3):
+    """The last `Error` lines of a CRIU log, for the one-line message."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = [ln.strip() for ln in f if "Error" in ln]
+    except OSError:
+        return ""
+    return " | ".join(lines[-limit:])
+
+
+def _fds(anc):
+    out = []
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % 4
+            out += [int.from_bytes(data[i:i + 4], "little") for i in range(0, usable, 4)]
+    return out
+
+
+def _close(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def request(binary, req_type, what="criu", features=None):
+    """A request with no notifications (feature check, version)."""
+    c = Criu(binary)
+    try:
+        return c.call(req_type, {"images_dir_fd": -1}, what=what, features=features)
+    finally:
+        c.close()

@@ -53,10 +53,7 @@ def run(opts, args, logger):
         _write_descriptors(c.pid, image)
         proc = swrk.Criu(criu, pass_fds=fds)
         try:
-            proc.call(wire.DUMP, crit, what="checkpoint")
-        except swrk.CriuFailed as e:
-            raise OciError(f"{e} ({swrk.log_tail(os.path.join(work, 'dump.log'))}; "
-                           f"log: {work}/dump.log)") from None
+            proc.call(wire.DUMP, crit, what="checkpoint", log=os.path.join(work, "dump.log"))
         finally:
             proc.close()
         if not opts.get("leave-running"):

@@ -60,7 +60,7 @@ def run(opts, args, logger):
         st.write_atomic(os.path.join(container.dir, "config.json"), json.dumps(config).encode())
         # The fds after the unshare: CRIU mounts its cgroup yard in the work
         # dir, which fails on a dir of another mount namespace (EINVAL).
-        root = _private_root(rootfs)
+        root = _private_root(rootfs, (config.get("root") or {}).get("readonly"))
         fds += [plan.open_dir(image), plan.open_dir(work)]
         crit.update(images_dir_fd=fds[0], work_dir_fd=fds[1], root=root, rst_sibling=True,
                     evasive_devices=True)
@@ -92,11 +92,8 @@ def run(opts, args, logger):
             notify = _Notify(container, config, opts, restored)
             from ocirun.criu import wire
 
-            try:
-                proc.call(wire.RESTORE, crit, notify=notify, what="restore")
-            except swrk.CriuFailed as e:
-                raise OciError(f"{e} ({swrk.log_tail(os.path.join(work, 'restore.log'))}; "
-                               f"log: {work}/restore.log)") from None
+            proc.call(wire.RESTORE, crit, notify=notify, what="restore",
+                      log=os.path.join(work, "restore.log"))
         finally:
             proc.close()
         if not restored.get("pid"):
@@ -190,9 +187,11 @@ def _remove_stopped(store, cid, logger):
         delete.destroy(c, False, logger)
 
 
-def _private_root(rootfs):
+def _private_root(rootfs, readonly):
     """Bind the rootfs on a new directory in a new mount namespace of this
-    process (host mounts seen as slaves: nothing propagates back)."""
+    process (host mounts seen as slaves: nothing propagates back). CRIU
+    makes the container's root mount from this one: read-only if the
+    config's root is."""
     import tempfile
 
     from ocirun import syscalls as sc
@@ -206,6 +205,8 @@ def _private_root(rootfs):
         os.rmdir(root)
         raise
     sc.mount(None, root, None, sc.MS_REC | sc.MS_PRIVATE)
+    if readonly:
+        sc.mount(None, root, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
     return root
 
 

@@ -48,7 +48,7 @@ class Criu:
             theirs.close()
         self.pid = self.proc.pid
 
-    def call(self, req_type, opts, notify=None, what="criu", features=None):
+    def call(self, req_type, opts, notify=None, what="criu", features=None, log=None):
         """Send one request; returns the final criu_resp dict. notify(script, pid, fds)
         handles each NOTIFY message (fds: those passed with it, ours to close)."""
         req = {"type": req_type, "opts": opts, "features": features}
@@ -82,7 +82,7 @@ class Criu:
             if failure is not None:
                 raise failure
             if not resp.get("success"):
-                raise CriuFailed(what, resp)
+                raise CriuFailed(what, resp, log)
             return resp
 
     def close(self):
@@ -95,22 +95,28 @@ class Criu:
 
 
 class CriuFailed(OciError):
-    def __init__(self, what, resp):
+    """One line: CRIU's last errors from its log (its cr_errmsg is the first
+    error logged, often a harmless one), and where the log is."""
+
+    def __init__(self, what, resp, log=None):
         self.resp = resp
-        msg = resp.get("cr_errmsg") or ""
-        errno_ = resp.get("cr_errno") or 0
-        detail = msg or (os.strerror(errno_).lower() if errno_ else "failed")
-        super().__init__(f"{what}: criu: {detail}")
+        detail = log_errors(log) if log else ""
+        if not detail:
+            errno_ = resp.get("cr_errno") or 0
+            detail = ((resp.get("cr_errmsg") or "").strip().splitlines() or [""])[0] or \
+                (os.strerror(errno_).lower() if errno_ else "failed")
+        super().__init__(f"{what}: criu failed: {detail}" + (f" (log: {log})" if log else ""))
 
 
-def log_tail(path, limit=3):
-    """The last `Error` lines of a CRIU log, for the one-line message."""
+def log_errors(path, limit=2):
+    """The last `Error` messages of a CRIU log (not its closing "... FAILED.")."""
     try:
         with open(path, errors="replace") as f:
-            lines = [ln.strip() for ln in f if "Error" in ln]
+            lines = [ln.split("): ", 1)[-1].strip() for ln in f if " Error (" in ln]
     except OSError:
         return ""
-    return " | ".join(lines[-limit:])
+    lines = [ln for ln in lines if not ln.endswith("FAILED.")]
+    return "; ".join(lines[-limit:])
 
 
 def _fds(anc):

@@ -58,6 +58,7 @@ def run(opts, args, logger):
         from ocirun import fastjson as json
 
         st.write_atomic(os.path.join(container.dir, "config.json"), json.dumps(config).encode())
+        plan.make_mountpoints(config, bundle, rootfs)
         # The fds after the unshare: CRIU mounts its cgroup yard in the work
         # dir, which fails on a dir of another mount namespace (EINVAL).
         root = _private_root(rootfs, (config.get("root") or {}).get("readonly"))

@@ -97,6 +97,31 @@ def external_mounts(config, bundle, rootfs, cgroup_dirs):
     return out
 
 
+def make_mountpoints(config, bundle, rootfs):
+    """Create the config's mount points in the rootfs (resolved inside it), as
+    create would: CRIU mounts on them but does not make them (a rootfs
+    other than the checkpointed one, e.g. podman's restore --import, lacks
+    them). Not those below another non-bind mount (tmpfs, proc, sysfs...):
+    CRIU restores those filesystems, contents included."""
+    from ocirun import paths
+
+    mounts = config.get("mounts") or ()
+    special = [paths.clean(m.get("destination", "")) for m in mounts if not _is_bind(m)]
+    root_fd = paths.open_root(rootfs)
+    try:
+        for m in mounts:
+            dest = paths.clean(m.get("destination", ""))
+            if not dest or any(dest.startswith(s + "/") for s in special if s):
+                continue
+            is_dir = True
+            if _is_bind(m):
+                src = m.get("source", "")
+                is_dir = os.path.isdir(src if src.startswith("/") else os.path.join(bundle, src))
+            os.close(paths.make_target(root_fd, dest, is_dir))
+    finally:
+        os.close(root_fd)
+
+
 def external_ns(config, empty_ns):
     """[(type, path, criu name, key)] of namespaces joined by path."""
     out = []

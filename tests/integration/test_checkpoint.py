@@ -352,3 +352,50 @@ def test_restore_needs_console_socket_for_terminal(oci, bundle, tmp_path):
     (tmp_path / "image" / "descriptors.json").write_text('["/dev/null","/dev/null","/dev/null"]')
     p = oci("restore", "-d", "--image-path", str(tmp_path / "image"), "--bundle", b, new_id())
     assert p.returncode != 0 and "--console-socket" in p.stderr, p.stderr
+
+
+# --- podman -------------------------------------------------------------------------------
+# A private podman (as test_engines.py sets it up) with this checkout's ocirun as its runtime.
+from test_engines import IMAGE, Podman, image_tar, parents_before  # noqa: E402,F401 (fixtures)
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory, ocirun_bin, image_tar, parents_before):  # noqa: F811
+    if not shutil.which("podman") or not shutil.which("conmon"):
+        pytest.fail("podman/conmon not installed: run .ci/install")
+    p = Podman(str(tmp_path_factory.mktemp("podman-cr")), ocirun_bin, image_tar)
+    yield p
+    p.shutdown()
+
+
+def podman_counter(podman, cid):
+    return int(podman("exec", cid, "cat", "/tmp/c", check=True).stdout)
+
+
+def test_podman_checkpoint_and_restore(podman, tmp_path):
+    """podman container checkpoint / restore (conmon runs `ocirun restore`),
+    then an exported checkpoint imported as a new container (new rootfs)."""
+    cid = podman.start("--name", new_id("pcr"), IMAGE, *COUNTER)
+    wait_until(lambda: podman_counter(podman, cid) >= 3, timeout=20, what="the counter")
+    before = podman_counter(podman, cid)
+    podman("container", "checkpoint", cid, check=True)
+    assert podman.inspect(cid, "{{.State.Status}}") == "exited"
+    podman("container", "restore", cid, check=True)
+    assert podman.inspect(cid, "{{.State.Status}}") == "running"
+    pid = int(podman.inspect(cid, "{{.State.Pid}}"))
+    st = json.loads(subprocess.run([podman.runtime, "state", cid], capture_output=True, text=True,
+                                   check=True).stdout)
+    assert st["status"] == "running" and st["pid"] == pid
+    n = podman_counter(podman, cid)
+    assert n >= before >= 3  # restored, not restarted (a new one would be at 1 or 2)
+    wait_until(lambda: podman_counter(podman, cid) > n, what="counting")
+
+    export = str(tmp_path / "export.tar.gz")
+    podman("container", "checkpoint", "--export", export, cid, check=True)
+    podman("rm", "-f", "-t", "0", cid, check=True)
+    out = podman("container", "restore", "--import", export, "--name", new_id("pcr"), check=True)
+    cid2 = out.stdout.strip().splitlines()[-1]
+    podman.ids.add(cid2)
+    assert podman.inspect(cid2, "{{.State.Status}}") == "running"
+    assert podman_counter(podman, cid2) >= n
+    podman("rm", "-f", "-t", "0", cid2, check=True)

@@ -346,6 +346,50 @@ def test_same_outcome_as_runc(oci, bundle, rootfs, tmp_path):
     assert outcome["ocirun"] == outcome["runc"] == (0, True, "running", True), outcome
 
 
+def test_restore_runs_runtime_hooks(oci, keep, bundle, tmp_path):
+    """At CRIU's setup-namespaces, the restored container's prestart and
+    createRuntime hooks run with its state on stdin (as runc does)."""
+    b = bundle(COUNTER)
+    cid, cid2 = new_id("cr"), new_id("cr")
+    start_counter(oci, keep, b, cid)
+    image = str(tmp_path / "image")
+    oci("checkpoint", "--image-path", image, cid, check=True)
+    out = tmp_path / "hook.json"
+
+    def edit(c):
+        c["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {out}"]}]}
+    b2 = bundle(COUNTER, edit=edit)
+    restore(oci, keep, cid2, image, b2)
+    state = json.loads(out.read_text())
+    assert state["id"] == cid2 and state["pid"] > 0 and state["bundle"] == b2
+    oci("delete", "--force", cid2, check=True)
+
+
+def test_restore_in_the_foreground(oci, keep, bundle, tmp_path):
+    """Without --detach, restore waits like `run`: the init is its child
+    (CRIU restores it as our sibling), its exit status is ours, and the
+    container is deleted after."""
+    b = bundle(COUNTER)
+    cid = new_id("cr")
+    start_counter(oci, keep, b, cid)
+    image = str(tmp_path / "image")
+    oci("checkpoint", "--image-path", image, cid, check=True)
+    with open(tmp_path / "err", "w") as err:
+        p = subprocess.Popen(oci.cmd("restore", "--image-path", image, "--bundle", b, cid),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        try:
+            wait_until(lambda: oci("state", cid).returncode == 0 and oci.state(cid)["status"] == "running",
+                       timeout=30, what="restored")
+            oci("kill", cid, "KILL", check=True)
+            assert p.wait(timeout=30) == 137, (tmp_path / "err").read_text()
+        finally:
+            p.kill()
+            p.wait()
+            p.stdin.close()
+            p.stdout.close()
+    assert oci("state", cid).returncode != 0  # deleted
+
+
 def test_restore_needs_console_socket_for_terminal(oci, bundle, tmp_path):
     b = bundle(COUNTER, edit=lambda c: c["process"].update(terminal=True))
     os.makedirs(tmp_path / "image")

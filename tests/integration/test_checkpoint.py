@@ -378,8 +378,10 @@ def test_restore_in_the_foreground(oci, keep, bundle, tmp_path):
         p = subprocess.Popen(oci.cmd("restore", "--image-path", image, "--bundle", b, cid),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
         try:
-            wait_until(lambda: oci("state", cid).returncode == 0 and oci.state(cid)["status"] == "running",
-                       timeout=30, what="restored")
+            def running():
+                q = oci("state", cid)  # one call: the old record goes away meanwhile
+                return q.returncode == 0 and json.loads(q.stdout)["status"] == "running"
+            wait_until(running, timeout=30, what="restored")
             oci("kill", cid, "KILL", check=True)
             assert p.wait(timeout=30) == 137, (tmp_path / "err").read_text()
         finally:
@@ -443,3 +445,17 @@ def test_podman_checkpoint_and_restore(podman, tmp_path):
     assert podman.inspect(cid2, "{{.State.Status}}") == "running"
     assert podman_counter(podman, cid2) >= n
     podman("rm", "-f", "-t", "0", cid2, check=True)
+
+
+def test_podman_checkpoint_and_restore_with_a_terminal(podman):
+    """podman run -t: conmon holds the pty master; on restore CRIU makes a new
+    pty and ocirun sends its master to conmon's console socket."""
+    cid = podman.start("-t", "--name", new_id("pcr"), IMAGE, *TTY_COUNTER)
+    wait_until(lambda: podman_counter(podman, cid) >= 2, timeout=20, what="the counter")
+    podman("container", "checkpoint", cid, check=True)
+    n = int(podman("logs", cid, check=True).stdout.split("tick")[-1].split()[0])
+    podman("container", "restore", cid, check=True)
+    # The restored counter's output reaches podman's log through the new pty.
+    wait_until(lambda: f"tick{n + 1}" in podman("logs", cid, check=True).stdout, timeout=15,
+               what="output through the new pty")
+    podman("rm", "-f", "-t", "0", cid, check=True)

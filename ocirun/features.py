@@ -132,10 +132,10 @@ def annotations(version, seccomp):
     """Only what is true of this build. runc's checkpoint annotation only when
     a CRIU is on PATH for the checkpoint command to drive. The libseccomp
     version only if seccomp uses it."""
-    import shutil
+    from ocirun.criu import find_criu
 
     out = {"ocirun.version": version}
-    if shutil.which("criu"):
+    if find_criu("criu"):
         out["org.opencontainers.runc.checkpoint.enabled"] = "true"
     if seccomp is not None:
         from ocirun import seccomp as mod

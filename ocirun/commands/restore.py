@@ -193,13 +193,16 @@ def _private_root(rootfs, readonly):
     process (host mounts seen as slaves: nothing propagates back). CRIU
     makes the container's root mount from this one: read-only if the
     config's root is."""
-    import tempfile
-
     from ocirun import syscalls as sc
 
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
-    root = tempfile.mkdtemp(prefix="ocirun-criu-root.")
+    root = f"/tmp/ocirun-criu-root.{os.getpid()}"  # our pid: no other live restore has it
+    try:
+        os.rmdir(root)  # an empty one left by a restore killed with this pid
+    except OSError:
+        pass
+    os.mkdir(root, 0o700)
     try:
         sc.mount(rootfs, root, None, sc.MS_BIND | sc.MS_REC)
     except BaseException:

@@ -6,47 +6,58 @@ be answered before it goes on, then the final criu_resp. A failure in our
 NOTIFY handler is answered with notify_success=false, so CRIU undoes what it
 did (kills what it restored) before it answers; then the handler's error is
 raised.
+
+`_socket` and os.posix_spawn rather than socket/subprocess: their imports
+(enum, signal, selectors) would cost more than the rest of the command's.
 """
 import os
-import shutil
-import socket
+import _socket as socket
 
-from ocirun.criu import wire
+from ocirun.criu import find_criu, wire
 from ocirun.errors import OciError
 
 MAX_MSG = 1 << 16
 CRIU_NEEDS = "ocirun needs CRIU >= 4.1 for checkpoint/restore (see README)"
+WAIT_S = 30
 
 
 def find(criu):
     """Path of the criu binary (the global --criu flag, default `criu` on PATH)."""
-    path = shutil.which(criu)
+    path = find_criu(criu)
     if path is None:
         raise OciError(f"criu: {criu!r} not found: {CRIU_NEEDS}")
     return path
 
 
 class Criu:
-    """A `criu swrk` child and our end of its socket."""
+    """A `criu swrk` child and our end of its socket. stdio: the fds CRIU
+    gets as 0-2 (restore hands them to the restored tasks through
+    inherit_fd), else /dev/null. pass_fds keep their numbers in CRIU."""
 
     def __init__(self, binary, pass_fds=(), stdio=None):
-        import subprocess
-
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
+        fd = theirs.fileno()
+        actions = []
+        if stdio is None:
+            actions = [(os.POSIX_SPAWN_OPEN, n, "/dev/null", os.O_RDWR, 0) for n in range(3)]
+        else:
+            actions = [(os.POSIX_SPAWN_DUP2, src, n) for n, src in enumerate(stdio) if src != n]
+        shared = (fd, *pass_fds, *(stdio or ()))
+        was = {f: os.get_inheritable(f) for f in shared}
         try:
-            # stdio: the streams CRIU hands the restored tasks through
-            # inherit_fd; DEVNULL when it has none to give.
-            std = stdio or (subprocess.DEVNULL,) * 3
-            self.proc = subprocess.Popen(
-                [binary, "swrk", str(theirs.fileno())], pass_fds=(theirs.fileno(), *pass_fds),
-                stdin=std[0], stdout=std[1], stderr=std[2], start_new_session=False)
+            for f in shared:
+                os.set_inheritable(f, True)
+            self.pid = os.posix_spawn(binary, [binary, "swrk", str(fd)], os.environ,
+                                      file_actions=actions)
         except OSError as e:
             ours.close()
             raise OciError(f"criu: cannot run {binary}: {os.strerror(e.errno).lower()}") from None
         finally:
             theirs.close()
-        self.pid = self.proc.pid
+            for f, inh in was.items():
+                if f != fd:
+                    os.set_inheritable(f, inh)
 
     def call(self, req_type, opts, notify=None, what="criu", features=None, log=None):
         """Send one request; returns the final criu_resp dict. notify(script, pid, fds)
@@ -86,12 +97,19 @@ class Criu:
             return resp
 
     def close(self):
+        """Close our end (CRIU exits on it) and reap CRIU: killed if it hangs."""
         self.sock.close()
+        import select
+
+        pidfd = os.pidfd_open(self.pid)
         try:
-            self.proc.wait(timeout=30)
-        except Exception:  # noqa: BLE001 - a hung criu must not hang us
-            self.proc.kill()
-            self.proc.wait()
+            p = select.poll()
+            p.register(pidfd, select.POLLIN)
+            if not p.poll(WAIT_S * 1000):
+                os.kill(self.pid, 9)
+        finally:
+            os.close(pidfd)
+        os.waitpid(self.pid, 0)
 
 
 class CriuFailed(OciError):

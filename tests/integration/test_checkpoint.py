@@ -297,7 +297,6 @@ def test_failed_restore_leaves_nothing(oci, keep, bundle, tmp_path):
     image = tmp_path / "image"
     oci("checkpoint", "--image-path", str(image), cid, check=True)
     oci("delete", cid, check=True)
-    before = cgroup_dirs()
     # No image there at all: refused before anything is made.
     p = oci("restore", "-d", "--image-path", str(tmp_path / "none"), "--bundle", b, cid)
     assert p.returncode != 0 and "--image-path" in p.stderr, p.stderr
@@ -307,7 +306,7 @@ def test_failed_restore_leaves_nothing(oci, keep, bundle, tmp_path):
     assert p.returncode != 0 and "criu" in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert oci("state", cid).returncode != 0
-    assert cgroup_dirs() == before
+    assert not [d for d in cgroup_dirs() if cid in d]  # (others' containers come and go)
     assert leftovers() == []
     assert not processes_with(cid)
 

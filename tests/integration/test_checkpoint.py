@@ -176,6 +176,25 @@ def test_leave_running(oci, keep, bundle, tmp_path):
         oci("delete", "--force", c, check=True)
 
 
+def test_empty_network_namespace_and_work_path(oci, keep, bundle, tmp_path):
+    """--empty-ns network: the netns is not saved, restore gives a new empty
+    one (lo down); --work-path takes CRIU's logs apart from the image."""
+    b = bundle(COUNTER)
+    cid = new_id("cr")
+    start_counter(oci, keep, b, cid)
+    image, work = str(tmp_path / "image"), str(tmp_path / "work")
+    oci("checkpoint", "--empty-ns", "network", "--work-path", work, "--image-path", image, cid,
+        check=True)
+    assert os.path.exists(os.path.join(work, "dump.log"))
+    assert not os.path.exists(os.path.join(image, "dump.log"))
+    assert not glob.glob(os.path.join(image, "netns-*.img"))
+    restore(oci, keep, cid, image, b, "--empty-ns", "network", "--work-path", work)
+    assert os.path.exists(os.path.join(work, "restore.log"))
+    out = oci("exec", cid, "ip", "-o", "link", check=True).stdout
+    assert [ln.split(":")[1].strip() for ln in out.splitlines()] == ["lo"], out
+    oci("delete", "--force", cid, check=True)
+
+
 def test_read_only_root_with_tmpfs(oci, keep, bundle, tmp_path):
     """The counter's file is on a tmpfs: CRIU saves the tmpfs contents."""
     def edit(c):

@@ -1,4 +1,4 @@
-"""ocirun/criu/wire.py: the protobuf encoding of CRIU's RPC messages."""
+"""ocirun/criu: the protobuf encoding of CRIU's RPC messages (wire.py), the help table."""
 from hypothesis import given, strategies as s
 
 from ocirun.criu import wire
@@ -39,3 +39,13 @@ def test_round_trip(opts):
     want = {"type": wire.RESTORE, "opts": {k: (int(v) if isinstance(v, bool) else v)
                                            for k, v in opts.items() if v != []}}
     assert back == want
+
+
+def test_help_covers_every_flag():
+    """ocirun/criu/help.py (merged into main's help table) names each flag cli.py parses."""
+    from ocirun import cli
+    from ocirun.criu import help
+
+    for cmd, (summary, _desc, texts) in help.HELP.items():
+        assert summary and set(texts) == set(cli.COMMANDS[cmd][0]), cmd
+        assert all(len(t) > 10 for t in texts.values()), cmd

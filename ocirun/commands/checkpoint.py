@@ -47,7 +47,8 @@ def run(opts, args, logger):
             crit["freeze_cgroup"] = freezer
         dirs = [(name, d) for name, _t, _o, d in launcher.cgroup_mounts(manager)]
         crit["ext_mnt"] = [{"key": k, "val": k} for k, _src in
-                           plan.external_mounts(config, c.data["bundle"], c.data["rootfs"], dirs)]
+                           plan.external_mounts(config, c.data["bundle"], dirs)]
+        crit["ext_mnt"] += plan.masked_files(config, c.pid)
         crit["external"] = [f"{cname}[{os.stat(path).st_ino}]:{key}" for _t, path, cname, key
                             in plan.external_ns(config, crit.get("empty_ns"))]
         _write_descriptors(c.pid, image)

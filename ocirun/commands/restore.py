@@ -71,7 +71,7 @@ def run(opts, args, logger):
             crit["lsm_mount_context"] = opts["lsm-mount-context"]
         dirs = [(name, d) for name, _t, _o, d in launcher.cgroup_mounts(manager)]
         crit["ext_mnt"] = [{"key": k, "val": v} for k, v in
-                           plan.external_mounts(config, bundle, rootfs, dirs)]
+                           plan.external_mounts(config, bundle, dirs)] + plan.masked_restore(config)
         # runc's rule: only pipes are handed over; files are reopened by path.
         crit["inherit_fd"] = [{"key": d, "fd": i} for i, d in enumerate(descriptors)
                               if "pipe:" in d]

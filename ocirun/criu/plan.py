@@ -74,7 +74,7 @@ def _has_new(config, t):
                for n in (config.get("linux") or {}).get("namespaces") or ())
 
 
-def external_mounts(config, bundle, rootfs, cgroup_dirs):
+def external_mounts(config, bundle, cgroup_dirs):
     """[(key, host source)] for the mounts CRIU must treat as external.
     cgroup_dirs: [(name, host dir)] of the container's cgroup (see
     launcher.cgroup_mounts), bind-mounted when there is no cgroup namespace."""
@@ -87,14 +87,25 @@ def external_mounts(config, bundle, rootfs, cgroup_dirs):
         elif m.get("type") == "cgroup" and not _has_new(config, "cgroup"):
             for name, d in cgroup_dirs:
                 out.append((f"{dest.rstrip('/')}/{name}" if name else dest, d))
-    linux = config.get("linux") or {}
-    for p in linux.get("maskedPaths") or ():
-        host = os.path.join(rootfs, p.lstrip("/"))
-        if os.path.exists(host) and not os.path.isdir(host):
-            out.append((p, "/dev/null"))
-    for dev in linux.get("devices") or ():
+    for dev in (config.get("linux") or {}).get("devices") or ():
         out.append((dev["path"], dev["path"]))
     return out
+
+
+def masked_files(config, pid):
+    """Dump: masked paths that are files (/dev/null bound over them), saved as
+    external under the one key "/dev/null", as runc does, so either runtime
+    restores the other's image (restore maps the key back: masked_restore)."""
+    out = []
+    for p in (config.get("linux") or {}).get("maskedPaths") or ():
+        path = f"/proc/{pid}/root/{p.lstrip('/')}"  # as the container sees it
+        if os.path.exists(path) and not os.path.isdir(path):
+            out.append({"key": p, "val": "/dev/null"})
+    return out
+
+
+def masked_restore(config):
+    return [{"key": "/dev/null", "val": "/dev/null"}] if (config.get("linux") or {}).get("maskedPaths") else []
 
 
 def make_mountpoints(config, bundle, rootfs):

@@ -368,6 +368,34 @@ def test_same_outcome_as_runc(oci, bundle, rootfs, tmp_path):
     assert outcome["ocirun"] == outcome["runc"] == (0, True, "running", True), outcome
 
 
+@pytest.mark.skipif(not HAVE_RUNC, reason="runc not installed")
+def test_restores_runcs_checkpoint(oci, keep, bundle, rootfs, tmp_path):
+    """A container checkpointed by runc is restored by ocirun (the image's
+    external mounts use runc's keys, e.g. "/dev/null" for masked files).
+    The other way does not work with runc 1.1 on this hybrid host: ocirun also
+    mounts the cgroup2 hierarchy, for which runc's restore has no mapping."""
+    b = bundle(COUNTER)
+    runc = ["runc", "--root", str(tmp_path / "runc")]
+    rid, cid = new_id("runc"), new_id("cr")
+    keep.append(Detached([*runc, "run", "-d", "--bundle", b, rid]))
+    try:
+        wait_until(lambda: host_counter(rootfs) >= 2, timeout=20, what="the counter")
+        image = str(tmp_path / "image")
+        subprocess.run([*runc, "checkpoint", "--image-path", image, rid], check=True, timeout=120)
+    finally:
+        subprocess.run([*runc, "delete", "--force", rid], capture_output=True)
+    saved = host_counter(rootfs)
+    try:
+        restore(oci, keep, cid, image, b)
+        assert oci.state(cid)["status"] == "running"
+        wait_until(lambda: exec_counter(oci, cid) > saved, what="counting on")
+        assert exec_counter(oci, cid) <= saved + 5
+    finally:
+        oci("delete", "--force", cid)
+        with open(os.path.join(rootfs, "tmp", "c"), "w"):
+            pass
+
+
 def test_restore_runs_runtime_hooks(oci, keep, bundle, tmp_path):
     """At CRIU's setup-namespaces, the restored container's prestart and
     createRuntime hooks run with its state on stdin (as runc does)."""

@@ -38,7 +38,10 @@ class BenchError(Exception):
     """A runtime command failed; str() is a one-line reason."""
 
 
-def row_labels(seq, par):
+CHECKPOINT_ROWS = ("checkpoint of a running sleep (ms)", "restore of it, detached (ms)")
+
+
+def row_labels(seq, par, checkpoint=False):
     """The table's rows, in order (the smoke test checks every one is there)."""
     rows = [
         "run /bin/true (ms)",
@@ -53,6 +56,8 @@ def row_labels(seq, par):
         f"{seq} × run /bin/true in a row, total (s)",
         f"{par} × create in parallel, total (s)",
     ]
+    if checkpoint:
+        rows += CHECKPOINT_ROWS
     rows += [f"peak RSS: {verb} (MiB)" for verb in VERBS]
     rows.append("peak RSS: max over commands (MiB)")
     return rows
@@ -276,6 +281,32 @@ def case_kill_delete(rt, b, ctx):
     total = time.perf_counter_ns() - t0
     reap_orphans()
     return {"kill+delete of a running sleep (ms)": total}
+
+
+def case_checkpoint(rt, b, ctx):
+    """CRIU dump of a running sleep, then its restore as a new container
+    (--checkpoint only: it needs a working criu on PATH, which every
+    runtime here drives). The sleeper's stdio are /dev/null: a file of a
+    host mount (our stderr file) cannot be checkpointed."""
+    cid = rt.new_id()
+    pidfile = os.path.join(rt.scratch, "pid")
+    rt.reap(rt.spawn(["create", "--bundle", b["sleep"], "--pid-file", pidfile, cid], err="/dev/null"),
+            "create")
+    rt.reap(rt.spawn(["start", cid]), "start")
+    image = os.path.join(rt.scratch, "image")
+    shutil.rmtree(image, ignore_errors=True)
+    try:
+        dump = rt.call("checkpoint", "--image-path", image, cid)
+    finally:
+        rt.quiet("delete", "--force", cid)  # runc forgets it by itself, ocirun keeps it stopped
+        reap_orphans()
+    new = rt.new_id()
+    try:
+        restore = rt.call("restore", "-d", "--image-path", image, "--bundle", b["sleep"], new)
+    finally:
+        rt.quiet("delete", "--force", new)
+        reap_orphans()
+    return dict(zip(CHECKPOINT_ROWS, (dump, restore)))
 
 
 def case_seq(rt, b, ctx):
@@ -554,6 +585,8 @@ def parse_args(argv):
                         "else --ocirun)")
     p.add_argument("--output", help="where to save the table (default bench/results/<date>-<host>.md)")
     p.add_argument("--no-save", action="store_true")
+    p.add_argument("--checkpoint", action="store_true",
+                   help="also time checkpoint and restore (needs criu >= 4.1 on PATH)")
     a = p.parse_args(argv)
     q = a.quick
     a.repeats = a.repeats if a.repeats is not None else (3 if q else 15)
@@ -626,7 +659,7 @@ def main(argv=None):
             subprocess.run(["umount", base], check=False)
         shutil.rmtree(base, ignore_errors=True)
 
-    rows = row_labels(a.seq, a.par)
+    rows = row_labels(a.seq, a.par, a.checkpoint)
     lines, fail_notes = table(rows, med, failed)
     fail_notes += [f"- n/a in one case: {e}" for e in errors]
     if unpacked:
@@ -691,8 +724,10 @@ def run_cases(a, runtimes, bundles, failed, errors, rootless=None, rootless_why=
     batch = a.batch_repeats
     plan = [(case_run, single, a.warmup), (case_rootless_run, single, a.warmup),
             (case_lifecycle, single, a.warmup),
-            (case_state, single, a.warmup), (case_kill_delete, single, a.warmup),
-            (case_seq, batch, 0), (case_par, batch, 0)]
+            (case_state, single, a.warmup), (case_kill_delete, single, a.warmup)]
+    if a.checkpoint:
+        plan.append((case_checkpoint, single, a.warmup))
+    plan += [(case_seq, batch, 0), (case_par, batch, 0)]
     for case, iterations, warm in plan:
         ctx = {"seq": a.seq, "par": a.par, "rootless": rootless, "rootless_why": rootless_why}
         broken = set()

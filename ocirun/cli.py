@@ -32,6 +32,20 @@ _CREATE = {
     "preserve-fds": ((), True, "0", False),
 }
 
+# The flags checkpoint and restore share (runc's).
+_CRIU = {
+    "image-path": ((), True, "", False),
+    "work-path": ((), True, "", False),
+    "tcp-established": ((), False, False, False),
+    "ext-unix-sk": ((), False, False, False),
+    "shell-job": ((), False, False, False),
+    "lazy-pages": ((), False, False, False),
+    "file-locks": ((), False, False, False),
+    "manage-cgroups-mode": ((), True, "", False),
+    "empty-ns": ((), True, "", False),
+    "auto-dedup": ((), False, False, False),
+}
+
 # command: (flags, min args, max args (None = any), usage)
 COMMANDS = {
     "create": (_CREATE, 1, 1, "create [command options] <container-id>"),
@@ -97,6 +111,23 @@ COMMANDS = {
                 "flatten": ((), False, False, False), "remove": ((), False, False, False),
                 "gc": ((), False, False, False)}, 0, 1,
                "unpack --image <layout>[:<tag>] [--layers <dir>] [--flatten] <bundle> | --remove <bundle> | --gc"),
+    "checkpoint": (dict(_CRIU, **{
+        "parent-path": ((), True, "", False),
+        "leave-running": ((), False, False, False),
+        "status-fd": ((), True, "-1", False),
+        "page-server": ((), True, "", False),
+        "pre-dump": ((), False, False, False),
+    }), 1, 1, "checkpoint [command options] <container-id>"),
+    "restore": (dict(_CRIU, **{
+        "console-socket": ((), True, "", False),
+        "bundle": (("b",), True, "", False),
+        "detach": (("d",), False, False, False),
+        "pid-file": ((), True, "", False),
+        "no-subreaper": ((), False, False, False),
+        "no-pivot": ((), False, False, False),
+        "lsm-profile": ((), True, "", False),
+        "lsm-mount-context": ((), True, "", False),
+    }), 1, 1, "restore [command options] <container-id>"),
 }
 
 
@@ -204,6 +235,7 @@ def main(argv=None):
             opts["root"] = rootless.state_root()
         opts["rootless_mode"] = g["rootless"]
         opts["systemd_cgroup"] = g["systemd-cgroup"]
+        opts["criu"] = g["criu"]
         module = __import__(f"ocirun.commands.{cmd}", fromlist=["run"])
         rc = module.run(opts, pos, logger) or 0
         logger.flush()

@@ -129,9 +129,14 @@ def lsm_enabled(name):
 
 
 def annotations(version, seccomp):
-    """Only what is true of this build. No checkpoint annotation: there is no
-    checkpoint command. The libseccomp version only if seccomp uses it."""
+    """Only what is true of this build. runc's checkpoint annotation only when
+    a CRIU is on PATH for the checkpoint command to drive. The libseccomp
+    version only if seccomp uses it."""
+    from ocirun.criu import find_criu
+
     out = {"ocirun.version": version}
+    if find_criu("criu"):
+        out["org.opencontainers.runc.checkpoint.enabled"] = "true"
     if seccomp is not None:
         from ocirun import seccomp as mod
 

@@ -136,6 +136,7 @@ def setup(plan, chan):
         rootfs.mask_paths(root_fd, linux.get("maskedPaths") or [])
     finally:
         os.close(root_fd)
+    reopen_dev_null()
     if (cfg.get("root") or {}).get("readonly"):
         rootfs.readonly_root()
 
@@ -153,6 +154,27 @@ def setup(plan, chan):
     become_process(plan, proc, linux, chan)
     chan.send("ready")
     chan.close()
+
+
+def reopen_dev_null():
+    """Stdio that is the host's /dev/null becomes the container's (runc does
+    the same): a file of a host mount cannot be checkpointed by CRIU."""
+    try:
+        fd = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return  # no /dev/null in the container: keep the host's
+    try:
+        null = os.fstat(fd)
+        for n in range(3):
+            try:
+                s = os.fstat(n)
+            except OSError:
+                continue
+            if (s.st_mode & 0o170000 == 0o020000 and s.st_rdev == null.st_rdev
+                    and s.st_dev != null.st_dev):
+                os.dup2(fd, n, inheritable=True)
+    finally:
+        os.close(fd)
 
 
 def become_process(plan, proc, linux, chan):

@@ -50,6 +50,26 @@ def now_rfc3339():
         (f".{frac}" if frac else "") + "Z"
 
 
+def check_preserved_fds(value, listen=0):
+    """--preserve-fds N: a number, and fds 3..3+N-1 all open now, before we
+    open any fd of our own (else ours would be handed to the container)."""
+    from ocirun.errors import UsageError
+
+    try:
+        n = int(value or 0)
+    except ValueError:
+        raise UsageError(f'invalid value "{value}" for flag -preserve-fds: parse error') from None
+    if n < 0:
+        raise UsageError(f'invalid value "{value}" for flag -preserve-fds: must not be negative')
+    for i in range(n + listen):
+        try:
+            os.fstat(3 + i)
+        except OSError as e:
+            raise OciError(f"unable to stat preserved-fd {3 + i} (of {n + listen}): "
+                           f"{os.strerror(e.errno).lower()}") from None
+    return n
+
+
 def exec_memfd():
     """A sealed, unwritable in-memory copy of ocirun-exec (see initproc)."""
     import fcntl
@@ -111,8 +131,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         import struct  # noqa: F401
     if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
         raise OciError("config.json: linux.namespaces: a mount namespace is required")
-    preserve = int(opts.get("preserve-fds") or 0)
     listen = listen_fds()
+    preserve = check_preserved_fds(opts.get("preserve-fds"), listen)
     saved_config = config  # what exec and update read later: without the line below
     if listen:
         # systemd socket activation, as runc: fds 3.. go to the container first

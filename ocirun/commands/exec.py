@@ -111,6 +111,7 @@ def start_process(c, config, proc, opts, logger):
     fds = []
     relay_fd = None
     ns_fds = {}
+    preserve = launcher.check_preserved_fds(opts.get("preserve-fds"))
     try:
         exec_fd = launcher.exec_memfd()
         fds.append(exec_fd)
@@ -127,67 +128,63 @@ def start_process(c, config, proc, opts, logger):
             else:
                 relay_fd, console_fd = console.pair()
             fds.append(console_fd)
+        # Every namespace is joined by an intermediate child (execproc.join)
+        # that stays in our pid namespace; it forks the process that enters
+        # the container's pid namespace only after the mount namespace is
+        # joined, so that process never shows the host's root, cwd or fds to
+        # the container (runc's order). We open no fd of our own namespaces.
         for n in linux.get("namespaces") or ():
             t = n["type"]
-            if t in ("pid", "time"):
-                continue
             ns_fds[t] = os.open(f"/proc/{c.pid}/ns/{namespaces.PROC_NAMES[t]}", os.O_RDONLY | os.O_CLOEXEC)
-        for fd in ns_fds.values():
-            fds.append(fd)
+            fds.append(ns_fds[t])
+        # After the opens: they are the container's, not a reused pid's.
+        if not c.alive():
+            raise InvalidState("container not running")
         plan = launcher.Plan(proc=proc, ns_fds=ns_fds, caps=caps, last_cap=last_cap, seccomp=seccomp,
                              exec_fd=exec_fd, console_fd=console_fd, console_mount=False,
-                             preserve_fds=int(opts.get("preserve-fds") or 0), config=config,
+                             preserve_fds=preserve, config=config,
                              env=None, exe=None, state=c.spec_state())
         parent_r, parent_w, child_r, child_w = sync.pair()
         fds += [parent_r, parent_w]
         chan = sync.Channel(parent_r, parent_w)
         child_chan = sync.Channel(child_r, child_w)
-        restore = {}
-        entering = {}
-        try:
-            for n in linux.get("namespaces") or ():
-                if n["type"] in ("pid", "time"):
-                    entering[n["type"]] = os.open(f"/proc/{c.pid}/ns/{namespaces.PROC_NAMES[n['type']]}",
-                                                  os.O_RDONLY | os.O_CLOEXEC)
-            # After the opens (they are the container's, not a reused pid's)
-            # and before the setns: in a time namespace /proc/PID/stat start
-            # times are offset, so alive() would read a different one.
-            if not c.alive():
-                raise InvalidState("container not running")
-            for t, fd in entering.items():
-                restore[t] = namespaces.own_ns_fd(t)
-                sc.setns(fd, namespaces.FLAGS[t])
-            pid = os.fork()
-            if pid == 0:
-                for fd in (parent_r, parent_w, relay_fd):
-                    if fd is not None:
-                        os.close(fd)
-                execproc.main(plan, child_chan)
-        finally:
-            for fd in entering.values():
-                os.close(fd)
-            for t, fd in restore.items():
-                sc.setns(fd, namespaces.FLAGS[t])
-                os.close(fd)
+        # The process is our grandchild: when the intermediate exits, it
+        # becomes our child, so we can wait for it.
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        stage1 = os.fork()
+        if stage1 == 0:
+            for fd in (parent_r, parent_w, relay_fd):
+                if fd is not None:
+                    os.close(fd)
+            execproc.main(plan, child_chan)
         child_chan.close()
+        pid = None
+        went = False
         try:
             manager = cgroups.load_manager(c.data["cgroup"]) if c.data.get("cgroup") else None
             if manager is not None:
-                _join_cgroup(manager, pid, opts.get("cgroup") or [])
-            if "oomScoreAdj" in proc:
-                launcher._write(f"/proc/{pid}/oom_score_adj", str(proc["oomScoreAdj"]), "process.oomScoreAdj")
+                _join_cgroup(manager, stage1, opts.get("cgroup") or [])
+            if "oomScoreAdj" in proc:  # inherited by the process at its fork
+                launcher._write(f"/proc/{stage1}/oom_score_adj", str(proc["oomScoreAdj"]),
+                                "process.oomScoreAdj")
+            went = True
             chan.send("go")
-            while chan.next("exec process exited unexpectedly", logger)["t"] != "ready":
-                pass
+            pid = _wait_ready(chan, logger)
+            _reap(stage1, None)
         except BaseException:
-            try:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
+            if went and pid is None:
+                # The intermediate may have forked: learn the pid before it goes.
+                pid = _drain_pid(chan)
+            _reap(stage1, 9)
+            _reap(pid, 9)
             raise
         if opts.get("pid-file"):
-            launcher.write_pid_file(opts["pid-file"], pid)
+            try:
+                launcher.write_pid_file(opts["pid-file"], pid)
+            except OSError as e:
+                # As runc: a process nobody can find is not left running.
+                _reap(pid, 9)
+                raise OciError(f"--pid-file {opts['pid-file']}: {os.strerror(e.errno).lower()}") from None
     except BaseException:
         if relay_fd is not None:
             os.close(relay_fd)
@@ -201,6 +198,45 @@ def start_process(c, config, proc, opts, logger):
     if detach:
         return 0
     return wait_process(pid, relay_fd)
+
+
+def _wait_ready(chan, logger):
+    """The process's host pid (sent by the intermediate, which then exits)
+    once the process has reported ready; in either order."""
+    pid, ready = None, False
+    while pid is None or not ready:
+        msg = chan.next("exec process exited unexpectedly", logger)
+        if msg["t"] == "pid":
+            pid = msg["pid"]
+        elif msg["t"] == "ready":
+            ready = True
+    return pid
+
+
+def _drain_pid(chan):
+    """After a failure: the process's pid if the intermediate sent it (read
+    until every writer has gone), so that it is killed and reaped."""
+    pid = None
+    while True:
+        try:
+            msg = chan.recv()
+        except (OSError, ValueError):
+            return pid
+        if msg is None:
+            return pid
+        if msg.get("t") == "pid":
+            pid = msg["pid"]
+
+
+def _reap(pid, sig):
+    if not pid:
+        return
+    try:
+        if sig:
+            os.kill(pid, sig)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
 
 
 def _join_cgroup(manager, pid, sub):

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import new_id, oci_files, pids_with
+from conftest import new_id, oci_files, pids_with, wait_until
 
 
 @pytest.fixture
@@ -54,3 +54,51 @@ def test_exec_pid_file_in_a_missing_directory_leaves_no_process(oci, running, tm
                   "sh", "-c", f"exec {marker}")
     assert p.returncode != 0 and "pid-file" in p.stderr
     assert pids_with(marker) == []
+
+
+# ---- items 2 and 4: the launcher ---------------------------------------------------
+
+PLANT = "import _io\n_io.open({marker!r}, 'w').write('planted')\n"  # _io: before `open` exists
+PYTHON_VARS = ("PYTHONEXECUTABLE", "PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONPLATLIBDIR",
+               "PYTHONUSERBASE", "PYTHONPYCACHEPREFIX", "PYTHONSAFEPATH", "__PYVENV_LAUNCHER__")
+
+
+def test_launcher_is_immune_to_python_variables(oci, tmp_path):
+    """Item 4: CPython reads PYTHONEXECUTABLE even with -I (a planted stdlib
+    next to it is then loaded as root); no PYTHON* variable may change what runs."""
+    fake = tmp_path / "fake"
+    marker = str(tmp_path / "planted")
+    lib = fake / "lib" / "python3.11"
+    for pkg in ("encodings", "ocirun"):
+        (lib / pkg).mkdir(parents=True)
+        (lib / pkg / "__init__.py").write_text(PLANT.format(marker=marker))
+    for mod in ("os", "site", "sitecustomize", "gc"):
+        (lib / f"{mod}.py").write_text(PLANT.format(marker=marker))
+    (fake / "bin").mkdir()
+    (fake / "pyvenv.cfg").write_text(f"home = {fake / 'bin'}\n")
+    env = dict(os.environ, **{v: str(fake / "bin" / "python3") if v in ("PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__")
+                              else str(lib) for v in PYTHON_VARS})
+    p = subprocess.run(oci.cmd("list"), env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert not os.path.exists(marker)
+
+
+def test_every_ocirun_process_runs_a_sealed_interpreter_copy(oci, running):
+    """Item 2: /proc/PID/exe of ocirun (so of the init and exec helper, its
+    forks) is a sealed memfd: nothing can write it; and it costs one small copy."""
+    import fcntl
+
+    p = subprocess.Popen(oci.cmd("exec", running, "sh", "-c", "read x"), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        exe = f"/proc/{p.pid}/exe"
+        # ocirun-launch first, then the copy it executes.
+        wait_until(lambda: os.readlink(exe).startswith("/memfd:python"), what="the interpreter copy")
+        fd = os.open(exe, os.O_RDONLY)
+        try:
+            seals = fcntl.fcntl(fd, 1034)  # F_GET_SEALS
+            assert seals & 15 == 15  # seal, shrink, grow, write
+        finally:
+            os.close(fd)
+    finally:
+        p.communicate(b"\n", timeout=30)

@@ -146,6 +146,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
         seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
     manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
+    check_fit(manager)
 
     annotations = config.get("annotations") or {}
     data = {
@@ -185,6 +186,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         idmap_fds = _idmap_fds(config, linux, bundle, fds)
         manager.create()
         data["cgroup"] = manager.to_dict()
+        check_fit(manager)  # made under a frozen parent: the init would hang
         container.save()
         # exec and update read the config from here (the bundle may change).
         st.write_atomic(os.path.join(container.dir, "config.json"), json.dumps(saved_config).encode())
@@ -274,6 +276,21 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         os.close(lock)
     container.relay_fd = relay_fd
     return container
+
+
+def check_fit(manager):
+    """config-linux.md#control-groups: a create into a non-empty or frozen
+    cgroup MUST fail: its processes are another container's, and delete
+    --force of ours would kill them (or the init would hang frozen)."""
+    from ocirun.cgroups import saved_frozen
+
+    if not any(os.path.isdir(d) for d in manager.paths.values()):
+        return
+    manager.check_fit(for_create=True)
+    if saved_frozen(manager.to_dict()):
+        from ocirun.errors import CgroupError
+
+        raise CgroupError(f"container's cgroup {manager.primary()} is frozen (by a parent cgroup)")
 
 
 def listen_fds():

@@ -32,6 +32,10 @@ def run(opts, args, logger):
     except OciError as e:
         logger.error(f"exec failed: {e}")
         return EXEC_FAILED
+    except OSError as e:
+        # E.g. EPIPE: the container killed the process before it was ready.
+        logger.error(f"exec failed: {os.strerror(e.errno).lower() if e.errno else e}")
+        return EXEC_FAILED
 
 
 def build_process(config, opts, args):
@@ -163,7 +167,17 @@ def start_process(c, config, proc, opts, logger):
         try:
             manager = cgroups.load_manager(c.data["cgroup"]) if c.data.get("cgroup") else None
             if manager is not None:
-                _join_cgroup(manager, stage1, opts.get("cgroup") or [])
+                # Under the container's lock: a delete --force either ran
+                # before (the container is gone: we fail) or comes after and
+                # kills the intermediate and the process with the rest.
+                # Not held longer: with --ignore-paused the join freezes us.
+                lock = c.lock()
+                try:
+                    if not c.alive():
+                        raise InvalidState("container not running")
+                    _join_cgroup(manager, stage1, opts.get("cgroup") or [])
+                finally:
+                    os.close(lock)
             if "oomScoreAdj" in proc:  # inherited by the process at its fork
                 launcher._write(f"/proc/{stage1}/oom_score_adj", str(proc["oomScoreAdj"]),
                                 "process.oomScoreAdj")

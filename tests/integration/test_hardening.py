@@ -2,6 +2,7 @@
 inputs found by fuzzing. Each test failed before its fix."""
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -102,3 +103,27 @@ def test_every_ocirun_process_runs_a_sealed_interpreter_copy(oci, running):
             os.close(fd)
     finally:
         p.communicate(b"\n", timeout=30)
+
+
+# ---- item 10: exec -d racing delete -f (no pid namespace of its own) ----------------
+
+def test_exec_racing_delete_force_leaves_nothing(oci, bundle):
+    """exec holds the container's lock while it joins, and delete -f kills
+    until the cgroup is empty: no exec'd process survives (bounded: 8 rounds)."""
+    from conftest import cgroup_dirs
+
+    def host_pidns(c):
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "pid"]
+    for i in range(8):
+        cid = new_id("r")
+        marker = f"{7100 + i}{os.getpid() % 83}"
+        oci_files(oci, "run", "-d", "--bundle", bundle(["sleep", "1000"], host_pidns), cid, check=True)
+        ex = subprocess.Popen(oci.cmd("exec", "-d", cid, "sleep", marker), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        if i % 2:
+            time.sleep(0.01 * i)
+        oci("delete", "--force", cid, check=True)
+        ex.wait(timeout=60)
+        assert pids_with(f"sleep {marker}") == [], f"round {i}"
+        assert [d for d in cgroup_dirs() if cid in d] == []
+

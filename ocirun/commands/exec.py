@@ -44,13 +44,17 @@ def build_process(config, opts, args):
     import json
 
     if opts.get("process"):
+        from ocirun.spec.loader import read_input
+
         try:
-            with open(opts["process"], "rb") as f:
-                proc = json.loads(f.read())
-        except (OSError, ValueError) as e:
-            raise UsageError(f"--process {opts['process']}: {e}") from None
+            proc = json.loads(read_input(opts["process"], f"--process {opts['process']}"))
+        except OSError as e:
+            raise UsageError(f"--process {opts['process']}: {os.strerror(e.errno).lower()}") from None
+        except (ValueError, RecursionError) as e:
+            raise UsageError(f"--process {opts['process']}: invalid JSON: {e}") from None
         if not isinstance(proc, dict) or not proc.get("args"):
             raise UsageError(f"--process {opts['process']}: args must not be empty")
+        _check_process(proc, opts["process"])
         if opts.get("tty"):
             proc["terminal"] = True
         return proc
@@ -90,6 +94,24 @@ def build_process(config, opts, args):
             caps[s] = list(dict.fromkeys(list(caps.get(s) or []) + list(opts["cap"])))
         proc["capabilities"] = caps
     return proc
+
+
+def _check_process(proc, path):
+    """--process FILE against the schema's process object: a wrong type is
+    one line naming the field, not a traceback later."""
+    from ocirun.spec import fastschema, loader
+
+    cfg = {"ociVersion": "1.3.0", "root": {"path": "rootfs"}, "process": proc}
+    try:
+        loader.check_unicode(proc, "process")
+        if fastschema.is_valid(cfg):
+            return
+        from ocirun.spec import schema
+
+        schema.validate_config(cfg)
+    except OciError as e:
+        raise UsageError(f"--process {path}: {e}") from None
+    raise UsageError(f"--process {path}: invalid process")
 
 
 def start_process(c, config, proc, opts, logger):

@@ -198,6 +198,8 @@ class SessionRecord:
                     bundle = a.split("=", 1)[1]
             cpath = None
             try:
+                if not os.path.isfile(os.path.join(bundle, "config.json")):
+                    raise OSError("not a regular file (a FIFO, /dev/zero: tests of bad input)")
                 with open(os.path.join(bundle, "config.json")) as f:
                     cpath = (json.load(f).get("linux") or {}).get("cgroupsPath")
             except (OSError, ValueError, AttributeError):

@@ -127,3 +127,77 @@ def test_exec_racing_delete_force_leaves_nothing(oci, bundle):
         assert pids_with(f"sleep {marker}") == [], f"round {i}"
         assert [d for d in cgroup_dirs() if cid in d] == []
 
+
+
+# ---- item 12: unbounded reads ------------------------------------------------------
+
+def _one_line(p, *words):
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    for w in words:
+        assert w in p.stderr, p.stderr
+
+
+def test_config_json_that_is_not_a_regular_file(oci, bundle):
+    for target in ("/dev/zero", "fifo"):
+        b = bundle()
+        cfg = os.path.join(b, "config.json")
+        os.unlink(cfg)
+        if target == "fifo":
+            os.mkfifo(cfg)
+        else:
+            os.symlink(target, cfg)
+        _one_line(oci("create", "--bundle", b, new_id(), timeout=30), "config.json", "not a regular file")
+
+
+def test_update_resources_and_exec_process_from_dev_zero(oci, running):
+    _one_line(oci("update", "-r", "/dev/zero", running, timeout=30), "not a regular file")
+    _one_line(oci("exec", "--process", "/dev/zero", running, timeout=30), "not a regular file")
+    p = subprocess.run(oci.cmd("update", "-r", "-", running), stdin=open("/dev/zero", "rb"),
+                       capture_output=True, text=True, timeout=60)
+    _one_line(p, "larger than")
+
+
+# ---- item 13: tracebacks found by fuzzing ------------------------------------------
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda c: c["linux"].setdefault("devices", []).append(
+        {"path": "/dev/x", "type": ["c"], "major": 1, "minor": 3, "fileMode": 0o20666}), ["devices[0]"]),
+    (lambda c: c["linux"].setdefault("devices", []).append(
+        {"path": "/dev/x", "type": {"c": 1}, "major": 1, "minor": 3}), ["devices[0]"]),
+    (lambda c: c.update(hostname="\ud800"), ["hostname", "surrogate"]),
+    (lambda c: c["process"]["env"].append("X=\udfff"), ["process.env[", "surrogate"]),
+], ids=["device-type-list", "device-type-dict", "surrogate-hostname", "surrogate-env"])
+def test_fuzzed_configs_are_one_line(oci, bundle, edit, words):
+    import json
+
+    b = bundle()
+    with open(os.path.join(b, "config.json")) as f:
+        c = json.load(f)
+    edit(c)
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(c, f)  # ensure_ascii: a lone surrogate is written as \\udXXX
+    _one_line(oci("create", "--bundle", b, new_id(), timeout=30), "config.json", *words)
+
+
+def test_hook_timeout_of_2_31_seconds_works(oci, bundle):
+    def edit(c):
+        c["hooks"] = {"prestart": [{"path": "/bin/true", "timeout": 2**31}]}
+    cid = new_id()
+    p = oci_files(oci, "create", "--bundle", bundle(edit=edit), cid, timeout=60)
+    assert p.returncode == 0, p.stderr
+    oci("delete", "--force", cid, check=True)
+
+
+@pytest.mark.parametrize("proc, field", [
+    ({"args": ["true"], "cwd": 5}, "process.cwd"),
+    ({"args": "true", "cwd": "/"}, "process.args"),
+    ({"args": ["true"], "cwd": "/", "env": [1]}, "process.env"),
+    ({"args": ["true"], "cwd": "/", "user": {"uid": "0"}}, "process.user.uid"),
+])
+def test_exec_process_with_wrong_types_is_one_line(oci, running, tmp_path, proc, field):
+    import json
+
+    f = tmp_path / "process.json"
+    f.write_text(json.dumps(proc))
+    _one_line(oci("exec", "--process", str(f), running, timeout=30), "--process", field)

@@ -24,7 +24,10 @@ def read_input(path, what):
         # O_NONBLOCK: opening a FIFO must not wait for a writer.
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
-        if fd and not stat.S_ISREG(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if fd and stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if fd and not stat.S_ISREG(mode):
             raise OciError(f"{what}: not a regular file")
         chunks, n = [], 0
         while True:

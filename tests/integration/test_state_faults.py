@@ -14,6 +14,7 @@ import pytest
 
 from conftest import Oci, cgroup_dirs, new_id, oci_files, pids_with, wait_until
 from ocirun import state as sm
+from test_exec import _rmdir as rmdir_one
 
 PAGE = 4096
 
@@ -249,13 +250,7 @@ def _rmdir(d):
             os.rmdir(sub)
         except OSError:
             pass
-    try:
-        os.rmdir(d)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return False
-    return True
+    return rmdir_one(d)
 
 
 def test_delete_force_of_an_unkillable_init_keeps_the_state(oci, bundle):

@@ -146,6 +146,9 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
         seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
     manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
+    if os.path.isdir(os.path.join(store.root, cid)):
+        # Before check_fit: a taken id is "already exists", not its busy cgroup.
+        raise st.ContainerExists(cid)
     check_fit(manager)
 
     annotations = config.get("annotations") or {}

@@ -89,10 +89,11 @@ def _seen(oci, cid, cwd):
     return oci("exec", cid, "/bin/cat", "/tmp/fds", check=True, cwd=cwd).stdout.splitlines()
 
 
-def _exec_loop(oci, cid, cwd, seconds=3.0, count=40):
+def _exec_loop(oci, cid, cwd, seconds=3.0, count=40, least=5):
+    """exec /bin/true for `seconds` (at least `least`, at most `count` times)."""
     deadline = time.monotonic() + seconds
     n = 0
-    while n < count and time.monotonic() < deadline:
+    while n < count and (n < least or time.monotonic() < deadline):
         p = subprocess.run(oci.cmd("exec", cid, "/bin/true"), cwd=cwd, capture_output=True, timeout=30)
         assert p.returncode == 0, p.stderr
         n += 1

@@ -385,7 +385,9 @@ def _fork_init(ns, plan, init_chan, close_in_child):
                     from ocirun import userns
 
                     userns.write_time_offsets((plan.config.get("linux") or {}).get("timeOffsets"))
-        return _fork(lambda: plan.initproc.main(plan, init_chan), close_in_child)
+        # The init closes our namespace fds at once (issue 10 item 3): in a
+        # joined pid namespace others could reach them through /proc.
+        return _fork(lambda: plan.initproc.main(plan, init_chan), close_in_child + tuple(restore.values()))
     finally:
         if restore:
             from ocirun import syscalls as sc

@@ -201,3 +201,14 @@ def test_exec_process_with_wrong_types_is_one_line(oci, running, tmp_path, proc,
     f = tmp_path / "process.json"
     f.write_text(json.dumps(proc))
     _one_line(oci("exec", "--process", str(f), running, timeout=30), "--process", field)
+
+
+def test_created_init_holds_no_host_namespace_fd(oci, bundle):
+    """Item 3: the parent's fds of its own pid/time namespaces (opened to
+    return to them after the fork) are closed in the init at once."""
+    cid = new_id()
+    oci_files(oci, "create", "--bundle", bundle(["true"]), cid, check=True)
+    pid = oci.state(cid)["pid"]
+    host = {os.readlink(f"/proc/self/ns/{n}") for n in ("pid", "time", "mnt", "net", "ipc", "uts")}
+    links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    assert links & host == set(), links

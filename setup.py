@@ -3,8 +3,11 @@
 Besides the pure-Python package this builds three things:
 - ocirun._shim, the cffi extension (cffi_build/build_shim.py);
 - ocirun/ocirun-exec, the tiny static exec helper (cffi_build/exec_helper.c);
-- the `ocirun` launcher: `#!<this interpreter> -I -S` plus a fixed sys.path,
-  so start-up skips site processing and never goes through a shell shim.
+- ocirun/ocirun-launch, the static launch helper (cffi_build/launch_helper.c);
+- the `ocirun` launcher: `#!<ocirun-launch> <this interpreter>` plus a fixed
+  sys.path; ocirun-launch drops every PYTHON* variable and runs the
+  interpreter with -I -S from a sealed memfd copy (see launch_helper.c), so
+  start-up skips site processing and never goes through a shell shim.
   It is installed as a data file into the interpreter's scripts directory
   (pip rewrites real scripts' shebangs and would drop the flags).
 The JSON schemas are copied into the package as ocirun/schemas/, and the
@@ -23,7 +26,7 @@ from setuptools.command.build_py import build_py
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
 
-LAUNCHER = """#!{python} -IS
+LAUNCHER = """#!{launch} {python}
 # ocirun launcher, written by setup.py: isolated, no site processing, no
 # cyclic GC (a short-lived process; GC could also close a reused fd number).
 import gc
@@ -44,7 +47,8 @@ def write_launcher():
     os.makedirs(BUILD, exist_ok=True)
     path = os.path.join(BUILD, "ocirun")
     with open(path, "w") as f:
-        f.write(LAUNCHER.format(python=os.path.realpath(sys.executable), paths=paths))
+        launch = os.path.join(sysconfig.get_paths()["platlib"], "ocirun", "ocirun-launch")
+        f.write(LAUNCHER.format(launch=launch, python=os.path.realpath(sys.executable), paths=paths))
     os.chmod(path, 0o755)
     return path
 

@@ -11,54 +11,7 @@
  */
 #define MARKER "ocirun-exec"
 
-#if defined(__x86_64__)
-#define NR_write 1
-#define NR_execve 59
-#define NR_exit_group 231
-static long sys3(long n, long a, long b, long c)
-{
-    long r;
-    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c)
-                     : "rcx", "r11", "memory");
-    return r;
-}
-__asm__(".text\n.global _start\n_start:\n"
-        "  mov %rsp, %rdi\n  and $-16, %rsp\n  call start_c\n  hlt\n");
-#elif defined(__aarch64__)
-#define NR_write 64
-#define NR_execve 221
-#define NR_exit_group 94
-static long sys3(long n, long a, long b, long c)
-{
-    register long x8 __asm__("x8") = n;
-    register long x0 __asm__("x0") = a;
-    register long x1 __asm__("x1") = b;
-    register long x2 __asm__("x2") = c;
-    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-    return x0;
-}
-__asm__(".text\n.global _start\n_start:\n"
-        "  mov x0, sp\n  bl start_c\n  brk #0\n");
-#else
-#error "ocirun-exec: unsupported architecture"
-#endif
-
-static unsigned long len(const char *s)
-{
-    unsigned long n = 0;
-    while (s[n])
-        n++;
-    return n;
-}
-
-static void say(const char *s) { sys3(NR_write, 2, (long)s, (long)len(s)); }
-
-static int same(const char *a, const char *b)
-{
-    while (*a && *a == *b)
-        a++, b++;
-    return *a == *b;
-}
+#include "nolibc.h"
 
 __attribute__((used, noreturn)) void start_c(long *sp)
 {

@@ -186,7 +186,8 @@ def _supervise(pid, payload, in_w, err_r, exec_r, fds, timeout):
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             if pidfd is None:
                 wait = _FALLBACK_POLL if wait is None else min(wait, _FALLBACK_POLL)
-            events = poller.poll(None if wait is None else int(wait * 1000) + 1)
+            # poll() takes a C int of ms: a timeout of 2**31 s and more waits in slices.
+            events = poller.poll(None if wait is None else min(int(wait * 1000) + 1, 2**31 - 1))
             for fd, ev in events:
                 if fd == err_r:
                     if not _read_into(err_r, tail):

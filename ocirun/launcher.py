@@ -50,6 +50,26 @@ def now_rfc3339():
         (f".{frac}" if frac else "") + "Z"
 
 
+def check_preserved_fds(value, listen=0):
+    """--preserve-fds N: a number, and fds 3..3+N-1 all open now, before we
+    open any fd of our own (else ours would be handed to the container)."""
+    from ocirun.errors import UsageError
+
+    try:
+        n = int(value or 0)
+    except ValueError:
+        raise UsageError(f'invalid value "{value}" for flag -preserve-fds: parse error') from None
+    if n < 0:
+        raise UsageError(f'invalid value "{value}" for flag -preserve-fds: must not be negative')
+    for i in range(n + listen):
+        try:
+            os.fstat(3 + i)
+        except OSError as e:
+            raise OciError(f"unable to stat preserved-fd {3 + i} (of {n + listen}): "
+                           f"{os.strerror(e.errno).lower()}") from None
+    return n
+
+
 def exec_memfd():
     """A sealed, unwritable in-memory copy of ocirun-exec (see initproc)."""
     import fcntl
@@ -111,8 +131,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         import struct  # noqa: F401
     if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
         raise OciError("config.json: linux.namespaces: a mount namespace is required")
-    preserve = int(opts.get("preserve-fds") or 0)
     listen = listen_fds()
+    preserve = check_preserved_fds(opts.get("preserve-fds"), listen)
     saved_config = config  # what exec and update read later: without the line below
     if listen:
         # systemd socket activation, as runc: fds 3.. go to the container first
@@ -134,6 +154,10 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         rootless = None
     else:
         manager = rootless.cgroup_manager(manager, linux)
+    if os.path.isdir(os.path.join(store.root, cid)):
+        # Before check_fit: a taken id is "already exists", not its busy cgroup.
+        raise st.ContainerExists(cid)
+    check_fit(manager)
 
     annotations = config.get("annotations") or {}
     data = {
@@ -173,6 +197,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         idmap_fds = _idmap_fds(config, linux, bundle, fds)
         manager.create()
         data["cgroup"] = manager.to_dict()
+        check_fit(manager)  # made under a frozen parent: the init would hang
         container.save()
         # exec and update read the config from here (the bundle may change).
         st.write_atomic(os.path.join(container.dir, "config.json"), json.dumps(saved_config).encode())
@@ -269,6 +294,21 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     return container
 
 
+def check_fit(manager):
+    """config-linux.md#control-groups: a create into a non-empty or frozen
+    cgroup MUST fail: its processes are another container's, and delete
+    --force of ours would kill them (or the init would hang frozen)."""
+    from ocirun.cgroups import saved_frozen
+
+    if not any(os.path.isdir(d) for d in manager.paths.values()):
+        return
+    manager.check_fit(for_create=True)
+    if saved_frozen(manager.to_dict()):
+        from ocirun.errors import CgroupError
+
+        raise CgroupError(f"container's cgroup {manager.primary()} is frozen (by a parent cgroup)")
+
+
 def listen_fds():
     """$LISTEN_FDS when $LISTEN_PID is us (sd_listen_fds' rule), else 0."""
     try:
@@ -358,7 +398,9 @@ def _fork_init(ns, plan, init_chan, close_in_child):
                     from ocirun import userns
 
                     userns.write_time_offsets((plan.config.get("linux") or {}).get("timeOffsets"))
-        return _fork(lambda: plan.initproc.main(plan, init_chan), close_in_child)
+        # The init closes our namespace fds at once (issue 10 item 3): in a
+        # joined pid namespace others could reach them through /proc.
+        return _fork(lambda: plan.initproc.main(plan, init_chan), close_in_child + tuple(restore.values()))
     finally:
         if restore:
             from ocirun import syscalls as sc

@@ -230,54 +230,6 @@ def pids_in_pidns(init_pid):
 
 # ---- exec ---------------------------------------------------------------
 
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def fork_exec_intermediate(plan, child_chan, entering, close_in_child):
-    """`exec` as a user: joining the container's pid (and time) namespace needs
-    the capabilities of its user namespace, which only a member has, and root
-    in a user namespace cannot setns back to its own pid namespace. So an
-    intermediate joins the user namespace, then those, and forks the exec
-    process (execproc.main, which then skips the user namespace); it sends
-    the process's pid and exits. We become a subreaper so that the process is
-    reparented to us and can be waited for. Returns the intermediate's pid."""
-    from ocirun import execproc, namespaces
-    from ocirun import syscalls as sc
-
-    sc.prctl(PR_SET_CHILD_SUBREAPER, 1)
-    pid = os.fork()
-    if pid != 0:
-        return pid
-    try:
-        sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        for fd in close_in_child:
-            if fd is not None:
-                os.close(fd)
-        user = plan.ns_fds.pop("user", None)
-        if user is not None:
-            sc.setns(user, namespaces.FLAGS["user"])
-        for t, fd in entering.items():
-            sc.setns(fd, namespaces.FLAGS[t])
-        child = os.fork()
-        if child == 0:
-            execproc.main(plan, child_chan)
-        child_chan.send("pid", pid=child)
-    except BaseException as e:  # noqa: B902 - report anything to the parent
-        try:
-            child_chan.send("error", msg=f"exec as a user: {e}")
-        finally:
-            os._exit(1)
-    os._exit(0)
-
-
-def exec_child_pid(chan, intermediate):
-    """The exec process's pid, from fork_exec_intermediate's intermediate (reaped)."""
-    try:
-        return chan.next("exec process exited unexpectedly")["pid"]
-    finally:
-        os.waitpid(intermediate, 0)
-
-
 def setgroups_denied(pid):
     """Does /proc/PID/setgroups say deny (a user's one-id gid map)? exec then keeps the groups."""
     try:

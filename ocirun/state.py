@@ -48,15 +48,27 @@ def proc_start_time(pid):
 
 def write_atomic(path, data, mode=0o600):
     """Temp file + rename: a reader sees the old or the new file, never a torn
-    one, whenever the writer dies. No fsync (runc has none either): the state
-    does not outlive a machine crash any more than the containers do."""
+    one, whenever the writer dies. Every byte is written or the temp file is
+    removed and the error raised (a full disk gives short writes, then
+    ENOSPC): a cut file is never renamed into place. No fsync (runc has none
+    either): the state does not outlive a machine crash any more than the
+    containers do; the rename is what makes it all-or-nothing."""
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def remove_dir(path):
@@ -78,6 +90,32 @@ def remove_dir(path):
         os.rmdir(path)
     except FileNotFoundError:
         pass
+
+
+class CorruptState(OciError):
+    """A state record that cannot be read (cut, wrong shape, not UTF-8)."""
+
+
+# The record's fields that code relies on, and the types they must have.
+_SHAPE = (("pid", int), ("pidStartTime", int), ("status", str), ("cgroup", dict),
+          ("bundle", str), ("rootfs", str), ("created", str), ("annotations", dict), ("hooks", dict))
+
+
+def parse_record(raw, cid):
+    """state.json bytes -> dict, or CorruptState naming what is wrong."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError, SystemError, StopIteration) as e:
+        # ValueError covers UnicodeDecodeError; _json's scanner can raise the
+        # others on cut input.
+        raise CorruptState(f"container {cid}: state file is corrupt: {e or type(e).__name__}") from None
+    if not isinstance(data, dict):
+        raise CorruptState(f"container {cid}: state file is corrupt: not an object")
+    for key, kind in _SHAPE:
+        v = data.get(key)
+        if v is not None and (not isinstance(v, kind) or isinstance(v, bool)):
+            raise CorruptState(f"container {cid}: state file is corrupt: {key}: not a {kind.__name__}")
+    return data
 
 
 class Container:
@@ -103,12 +141,15 @@ class Container:
         if self.data.get("status") == CREATING:
             return CREATING
         # Before the fifo: a created container can be paused too (as in runc).
-        # The record is confirmed by one read of the freezer, so a cgroup
-        # thawed behind our back reads as running again.
-        if self.data.get("paused"):
+        # The freezer says, not the record: a pause killed between the freeze
+        # and its save, or a group frozen behind our back, is paused (resume
+        # thaws it; exec does not hang in it); one thawed behind our back is
+        # not. With no readable freezer the record stands.
+        if self.data.get("cgroup"):
             from ocirun.cgroups import saved_frozen
 
-            if saved_frozen(self.data.get("cgroup")) is not False:
+            frozen = saved_frozen(self.data["cgroup"])
+            if frozen or (frozen is None and self.data.get("paused")):
                 return PAUSED
         if os.path.exists(os.path.join(self.dir, FIFO)):
             return CREATED
@@ -159,7 +200,13 @@ class Store:
             raise ContainerExists(cid) from None
         c = Container(self.root, cid, data)
         lock = c.lock()
-        c.save()
+        try:
+            c.save()
+        except BaseException:
+            # ENOSPC: roll the claim back, or the id stays taken by a ghost.
+            remove_dir(path)
+            os.close(lock)
+            raise
         return c, lock
 
     def load(self, cid):
@@ -173,10 +220,7 @@ class Store:
                 # Claimed but not yet recorded (a create that died at once).
                 return Container(self.root, cid, {"status": CREATING})
             raise ContainerNotFound(cid) from None
-        try:
-            data = json.loads(raw)
-        except ValueError as e:
-            raise OciError(f"container {cid}: state file is corrupt: {e}") from None
+        data = parse_record(raw, cid)
         return Container(self.root, cid, data)
 
     def ids(self):

@@ -23,14 +23,68 @@ def run(opts, args, logger):
         if force:
             return 0
         raise
-    except OciError:
+    except st.CorruptState:
         if not force:
             raise
-        # A torn state file: nothing can be trusted but the directory.
-        st.remove_dir(os.path.join(store.root, args[0]))
+        recover(store, args[0], logger)
         return 0
     destroy(c, force, logger)
     return 0
+
+
+def recover(store, cid, logger):
+    """delete --force of a container whose record cannot be read: find its
+    cgroup from what is left (the saved config's cgroupsPath, else the id),
+    kill every process in it, remove it, then the record. If anything stays
+    alive the record is kept, so the container is never lost."""
+    from ocirun import cgroups
+    from ocirun import fastjson as json
+
+    d = os.path.join(store.root, cid)
+    lock = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = None
+        try:
+            with open(os.path.join(d, "config.json"), "rb") as f:
+                path = (json.loads(f.read()).get("linux") or {}).get("cgroupsPath")
+        except (OSError, ValueError, AttributeError, RecursionError, SystemError, StopIteration):
+            pass
+        try:
+            manager = cgroups.create_manager(path if isinstance(path, str) else None, cid)
+        except OciError as e:
+            logger.warning(f"container {cid}: {e}")
+            manager = None
+        if manager is not None and manager.exists():
+            logger.warning(f"container {cid}: state file is corrupt: killing what is in {manager.primary()}")
+            _quiet(manager.thaw)
+            _kill_until_empty(manager, c_id=cid)
+            manager.created = list(manager.paths.values())  # only the container's own directories
+            try:
+                manager.destroy()
+            except OciError as e:
+                logger.warning(str(e))
+        st.remove_dir(d)
+    finally:
+        os.close(lock)
+
+
+def _kill_until_empty(manager, c_id, timeout=5.0):
+    """SIGKILL every process of the cgroup until none is left (an exec that
+    joined meanwhile included); fail, keeping the state, if that takes too long."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        _quiet(manager.kill_all, signal.SIGKILL)
+        if not manager.pids():
+            return
+        if time.monotonic() > deadline:
+            raise OciError(f"container {c_id}: container init still running: "
+                           f"processes left in {manager.primary()}")
+        time.sleep(0.01)
 
 
 def destroy(c, force, logger):
@@ -55,18 +109,23 @@ def destroy(c, force, logger):
             if not force:
                 raise InvalidState(f"cannot delete container {c.id} that is not stopped: {status}")
             kill_and_wait(c)
+            if c.alive():
+                # Frozen by a freezer that is not ours, say: dropping the
+                # record would leave it running and invisible (runc's words).
+                raise OciError(f"container {c.id}: container init still running")
         manager = None
         if c.data.get("cgroup"):
             from ocirun import cgroups
 
             manager = cgroups.load_manager(c.data["cgroup"])
+            if c.data.get("paused") or force:
+                _quiet(manager.thaw)
             if force or not c.data.get("pidns"):
                 # Sharing the host's pid namespace, the init's death does
-                # not take the other processes with it; and a create killed
-                # midway may have left processes in the cgroup.
-                _quiet(manager.kill_all, signal.SIGKILL)
-            if c.data.get("paused"):
-                _quiet(manager.thaw)
+                # not take the other processes with it (an exec -d that
+                # joined meanwhile included); and a create killed midway may
+                # have left processes in the cgroup.
+                _kill_until_empty(manager, c.id)
             try:
                 manager.destroy()
             except OciError as e:
@@ -90,7 +149,7 @@ def _quiet(fn, *a):
         pass
 
 
-def kill_and_wait(c, timeout=10.0):
+def kill_and_wait(c, timeout=5.0):
     import select
 
     try:
@@ -99,7 +158,8 @@ def kill_and_wait(c, timeout=10.0):
         return
     try:
         if c.alive():
-            if c.data.get("paused") and c.data.get("cgroup"):
+            if c.data.get("cgroup"):
+                # Ours frozen (paused, recorded or not): thaw, or SIGKILL waits.
                 from ocirun import cgroups
 
                 _quiet(cgroups.load_manager(c.data["cgroup"]).thaw)

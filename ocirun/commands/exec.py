@@ -32,6 +32,10 @@ def run(opts, args, logger):
     except OciError as e:
         logger.error(f"exec failed: {e}")
         return EXEC_FAILED
+    except OSError as e:
+        # E.g. EPIPE: the container killed the process before it was ready.
+        logger.error(f"exec failed: {os.strerror(e.errno).lower() if e.errno else e}")
+        return EXEC_FAILED
 
 
 def build_process(config, opts, args):
@@ -40,13 +44,17 @@ def build_process(config, opts, args):
     import json
 
     if opts.get("process"):
+        from ocirun.spec.loader import read_input
+
         try:
-            with open(opts["process"], "rb") as f:
-                proc = json.loads(f.read())
-        except (OSError, ValueError) as e:
-            raise UsageError(f"--process {opts['process']}: {e}") from None
+            proc = json.loads(read_input(opts["process"], f"--process {opts['process']}"))
+        except OSError as e:
+            raise UsageError(f"--process {opts['process']}: {os.strerror(e.errno).lower()}") from None
+        except (ValueError, RecursionError) as e:
+            raise UsageError(f"--process {opts['process']}: invalid JSON: {e}") from None
         if not isinstance(proc, dict) or not proc.get("args"):
             raise UsageError(f"--process {opts['process']}: args must not be empty")
+        _check_process(proc, opts["process"])
         if opts.get("tty"):
             proc["terminal"] = True
         return proc
@@ -88,6 +96,24 @@ def build_process(config, opts, args):
     return proc
 
 
+def _check_process(proc, path):
+    """--process FILE against the schema's process object: a wrong type is
+    one line naming the field, not a traceback later."""
+    from ocirun.spec import fastschema, loader
+
+    cfg = {"ociVersion": "1.3.0", "root": {"path": "rootfs"}, "process": proc}
+    try:
+        loader.check_unicode(proc, "process")
+        if fastschema.is_valid(cfg):
+            return
+        from ocirun.spec import schema
+
+        schema.validate_config(cfg)
+    except OciError as e:
+        raise UsageError(f"--process {path}: {e}") from None
+    raise UsageError(f"--process {path}: invalid process")
+
+
 def start_process(c, config, proc, opts, logger):
     from ocirun import capabilities, cgroups, console, execproc, initproc, launcher, namespaces, sync
     from ocirun import syscalls as sc
@@ -111,6 +137,7 @@ def start_process(c, config, proc, opts, logger):
     fds = []
     relay_fd = None
     ns_fds = {}
+    preserve = launcher.check_preserved_fds(opts.get("preserve-fds"))
     try:
         exec_fd = launcher.exec_memfd()
         fds.append(exec_fd)
@@ -127,16 +154,21 @@ def start_process(c, config, proc, opts, logger):
             else:
                 relay_fd, console_fd = console.pair()
             fds.append(console_fd)
+        # Every namespace is joined by an intermediate child (execproc.join)
+        # that stays in our pid namespace; it forks the process that enters
+        # the container's pid namespace only after the mount namespace is
+        # joined, so that process never shows the host's root, cwd or fds to
+        # the container (runc's order). We open no fd of our own namespaces.
         for n in linux.get("namespaces") or ():
             t = n["type"]
-            if t in ("pid", "time"):
-                continue
             ns_fds[t] = os.open(f"/proc/{c.pid}/ns/{namespaces.PROC_NAMES[t]}", os.O_RDONLY | os.O_CLOEXEC)
-        for fd in ns_fds.values():
-            fds.append(fd)
+            fds.append(ns_fds[t])
+        # After the opens: they are the container's, not a reused pid's.
+        if not c.alive():
+            raise InvalidState("container not running")
         plan = launcher.Plan(proc=proc, ns_fds=ns_fds, caps=caps, last_cap=last_cap, seccomp=seccomp,
                              exec_fd=exec_fd, console_fd=console_fd, console_mount=False,
-                             preserve_fds=int(opts.get("preserve-fds") or 0), config=config,
+                             preserve_fds=preserve, config=config,
                              env=None, exe=None, state=c.spec_state())
         if "user" in ns_fds:
             from ocirun import rootless
@@ -146,60 +178,53 @@ def start_process(c, config, proc, opts, logger):
         fds += [parent_r, parent_w]
         chan = sync.Channel(parent_r, parent_w)
         child_chan = sync.Channel(child_r, child_w)
-        restore = {}
-        entering = {}
-        via = None
-        try:
-            for n in linux.get("namespaces") or ():
-                if n["type"] in ("pid", "time"):
-                    entering[n["type"]] = os.open(f"/proc/{c.pid}/ns/{namespaces.PROC_NAMES[n['type']]}",
-                                                  os.O_RDONLY | os.O_CLOEXEC)
-            # After the opens (they are the container's, not a reused pid's)
-            # and before the setns: in a time namespace /proc/PID/stat start
-            # times are offset, so alive() would read a different one.
-            if not c.alive():
-                raise InvalidState("container not running")
-            from ocirun import rootless  # a user, or root in a user namespace: an intermediate
-
-            if "user" in ns_fds and os.geteuid() != 0 or rootless.in_user_namespace():
-                via = rootless.fork_exec_intermediate(plan, child_chan, entering,
-                                                      (parent_r, parent_w, relay_fd))
-            for t, fd in ({} if via else entering).items():
-                restore[t] = namespaces.own_ns_fd(t)
-                sc.setns(fd, namespaces.FLAGS[t])
-            pid = via or os.fork()
-            if pid == 0:
-                for fd in (parent_r, parent_w, relay_fd):
-                    if fd is not None:
-                        os.close(fd)
-                execproc.main(plan, child_chan)
-        finally:
-            for fd in entering.values():
-                os.close(fd)
-            for t, fd in restore.items():
-                sc.setns(fd, namespaces.FLAGS[t])
-                os.close(fd)
+        # The process is our grandchild: when the intermediate exits, it
+        # becomes our child, so we can wait for it.
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        stage1 = os.fork()
+        if stage1 == 0:
+            for fd in (parent_r, parent_w, relay_fd):
+                if fd is not None:
+                    os.close(fd)
+            execproc.main(plan, child_chan)
         child_chan.close()
-        if via:
-            pid = rootless.exec_child_pid(chan, via)
+        pid = None
+        went = False
         try:
             manager = cgroups.load_manager(c.data["cgroup"]) if c.data.get("cgroup") else None
             if manager is not None:
-                _join_cgroup(manager, pid, opts.get("cgroup") or [])
-            if "oomScoreAdj" in proc:
-                launcher._write(f"/proc/{pid}/oom_score_adj", str(proc["oomScoreAdj"]), "process.oomScoreAdj")
+                # Under the container's lock: a delete --force either ran
+                # before (the container is gone: we fail) or comes after and
+                # kills the intermediate and the process with the rest.
+                # Not held longer: with --ignore-paused the join freezes us.
+                lock = c.lock()
+                try:
+                    if not c.alive():
+                        raise InvalidState("container not running")
+                    _join_cgroup(manager, stage1, opts.get("cgroup") or [])
+                finally:
+                    os.close(lock)
+            if "oomScoreAdj" in proc:  # inherited by the process at its fork
+                launcher._write(f"/proc/{stage1}/oom_score_adj", str(proc["oomScoreAdj"]),
+                                "process.oomScoreAdj")
+            went = True
             chan.send("go")
-            while chan.next("exec process exited unexpectedly", logger)["t"] != "ready":
-                pass
+            pid = _wait_ready(chan, logger)
+            _reap(stage1, None)
         except BaseException:
-            try:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
+            if went and pid is None:
+                # The intermediate may have forked: learn the pid before it goes.
+                pid = _drain_pid(chan)
+            _reap(stage1, 9)
+            _reap(pid, 9)
             raise
         if opts.get("pid-file"):
-            launcher.write_pid_file(opts["pid-file"], pid)
+            try:
+                launcher.write_pid_file(opts["pid-file"], pid)
+            except OSError as e:
+                # As runc: a process nobody can find is not left running.
+                _reap(pid, 9)
+                raise OciError(f"--pid-file {opts['pid-file']}: {os.strerror(e.errno).lower()}") from None
     except BaseException:
         if relay_fd is not None:
             os.close(relay_fd)
@@ -213,6 +238,45 @@ def start_process(c, config, proc, opts, logger):
     if detach:
         return 0
     return wait_process(pid, relay_fd)
+
+
+def _wait_ready(chan, logger):
+    """The process's host pid (sent by the intermediate, which then exits)
+    once the process has reported ready; in either order."""
+    pid, ready = None, False
+    while pid is None or not ready:
+        msg = chan.next("exec process exited unexpectedly", logger)
+        if msg["t"] == "pid":
+            pid = msg["pid"]
+        elif msg["t"] == "ready":
+            ready = True
+    return pid
+
+
+def _drain_pid(chan):
+    """After a failure: the process's pid if the intermediate sent it (read
+    until every writer has gone), so that it is killed and reaped."""
+    pid = None
+    while True:
+        try:
+            msg = chan.recv()
+        except (OSError, ValueError):
+            return pid
+        if msg is None:
+            return pid
+        if msg.get("t") == "pid":
+            pid = msg["pid"]
+
+
+def _reap(pid, sig):
+    if not pid:
+        return
+    try:
+        if sig:
+            os.kill(pid, sig)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
 
 
 def _join_cgroup(manager, pid, sub):

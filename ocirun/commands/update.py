@@ -88,18 +88,10 @@ def read_resources(source):
     """The LinuxResources object from a file or, for "-", stdin."""
     import json
 
+    from ocirun.spec.loader import read_input
+
     try:
-        if source == "-":
-            chunks = []
-            while True:
-                b = os.read(0, 65536)
-                if not b:
-                    break
-                chunks.append(b)
-            raw = b"".join(chunks)
-        else:
-            with open(source, "rb") as f:
-                raw = f.read()
+        raw = read_input(source, f"--resources {source}")
     except OSError as e:
         raise UsageError(f"--resources {source}: {os.strerror(e.errno).lower()}") from None
     try:

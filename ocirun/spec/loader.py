@@ -11,6 +11,36 @@ import stat
 from ocirun.errors import InvalidSpec, OciError, SyscallError
 
 CONFIG_NAME = "config.json"
+MAX_INPUT = 32 << 20  # far above any real config; bounds what one read may hold
+
+
+def read_input(path, what):
+    """The bytes of a regular file (of stdin for "-"), at most MAX_INPUT:
+    /dev/zero, a FIFO or a huge file must not be read until memory runs out.
+    OSError from the open is the caller's to word."""
+    if path == "-":
+        fd = 0
+    else:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if fd and stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if fd and not stat.S_ISREG(mode):
+            raise OciError(f"{what}: not a regular file")
+        chunks, n = [], 0
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                return b"".join(chunks)
+            n += len(b)
+            if n > MAX_INPUT:
+                raise OciError(f"{what}: larger than {MAX_INPUT >> 20} MiB")
+            chunks.append(b)
+    finally:
+        if fd:
+            os.close(fd)
 
 
 def _reject_constant(name):
@@ -27,8 +57,7 @@ def load_bundle(bundle):
     path = os.path.abspath(bundle or ".")
     cfg = os.path.join(path, CONFIG_NAME)
     try:
-        with open(cfg, "rb") as f:
-            data = f.read()
+        data = read_input(cfg, CONFIG_NAME)
     except FileNotFoundError:
         raise OciError(f"JSON specification file {CONFIG_NAME} not found") from None
     except NotADirectoryError:
@@ -46,6 +75,8 @@ def load_bundle(bundle):
         config = _slow_loads(data)
     if not isinstance(config, dict):
         raise InvalidSpec("", "config must be a JSON object")
+    if b"\\ud" in data or b"\\uD" in data:
+        check_unicode(config)
     _strip_device_type_bits(config)
     return config, path
 
@@ -66,9 +97,27 @@ def _strip_device_type_bits(config):
     for d in devices:
         if not isinstance(d, dict):
             continue
-        mode, bits = d.get("fileMode"), _TYPE_BITS.get(d.get("type"))
+        t = d.get("type")  # any JSON type here: the schema judges it later
+        mode, bits = d.get("fileMode"), _TYPE_BITS.get(t) if isinstance(t, str) else None
         if type(mode) is int and bits and mode > 0o777 and mode & 0o170000 == bits:
             d["fileMode"] = mode & 0o7777
+
+
+def check_unicode(value, path=""):
+    """JSON may escape a lone surrogate (\\ud800): a string no syscall can
+    take. Name the first such field instead of failing later in an encode."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidSpec(path, "string is not valid Unicode (a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_unicode(k, path)
+            check_unicode(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_unicode(v, f"{path}[{i}]")
 
 
 def _slow_loads(data):

@@ -21,7 +21,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SITE = [p for p in dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])]
 HAVE_RUNC = shutil.which("runc") is not None
 
-LAUNCHER = f"""#!{os.path.realpath(sys.executable)} -IS
+# As setup.py writes it: ocirun-launch drops PYTHON* and runs the interpreter
+# -IS from a sealed memfd copy.
+LAUNCHER = f"""#!{REPO}/ocirun/ocirun-launch {os.path.realpath(sys.executable)}
 import gc
 import sys
 gc.disable()
@@ -196,6 +198,8 @@ class SessionRecord:
                     bundle = a.split("=", 1)[1]
             cpath = None
             try:
+                if not os.path.isfile(os.path.join(bundle, "config.json")):
+                    raise OSError("not a regular file (a FIFO, /dev/zero: tests of bad input)")
                 with open(os.path.join(bundle, "config.json")) as f:
                     cpath = (json.load(f).get("linux") or {}).get("cgroupsPath")
             except (OSError, ValueError, AttributeError):

@@ -138,6 +138,8 @@ def setup(plan, chan):
         os.close(root_fd)
     if (cfg.get("root") or {}).get("readonly"):
         rootfs.readonly_root()
+    # Last: masks and read-only paths bind, which an unbindable tree refuses.
+    rootfs.root_propagation(linux.get("rootfsPropagation"))
 
     if not plan.no_new_keyring:
         try:

@@ -29,11 +29,23 @@ def _err(what, e, dest=None):
 
 def prepare_root(rootfs, propagation):
     """Make / slave (or as configured) so nothing leaks to the host, then bind
-    the rootfs onto itself so it is a mount point pivot_root can use."""
+    the rootfs onto itself so it is a mount point pivot_root can use. An
+    unbindable / could not be bound: that one is set after the root switch
+    only (root_propagation)."""
     flags = mo.propagation_flags(propagation) if propagation else sc.MS_SLAVE | sc.MS_REC
+    if flags & sc.MS_UNBINDABLE:
+        flags = sc.MS_SLAVE | sc.MS_REC
     sc.mount(None, "/", None, flags)
     _make_parent_private(rootfs)
     sc.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
+
+
+def root_propagation(propagation):
+    """linux.rootfsPropagation on the container's own /, after pivot_root: the
+    bind of the rootfs was made private (its parent is), so "shared" puts the
+    root in a new peer group (config-linux.md) and none of it reaches the host."""
+    if propagation:
+        sc.mount(None, "/", None, mo.propagation_flags(propagation))
 
 
 def _make_parent_private(rootfs):

@@ -1,0 +1,46 @@
+"""Issue 11: configs that real engines send, and cases a user hits first.
+
+Each test here failed before its fix; the numbers are the issue's items.
+"""
+import os
+
+import pytest
+
+from conftest import new_id
+
+
+def run_out(oci, bundle_dir, cid=None):
+    p = oci("run", "--bundle", bundle_dir, cid or new_id())
+    return p
+
+
+def root_line(text):
+    """The mountinfo line of the container's own /."""
+    lines = [ln for ln in text.splitlines() if ln.split(" ")[4:5] == ["/"]]
+    assert lines, text
+    return lines[-1]
+
+
+# --- 1, 2: linux.rootfsPropagation -----------------------------------------------------------
+
+@pytest.mark.parametrize("value,expect,absent", [
+    # config-linux.md#rootfs-mount-propagation: shared puts the root in a new peer group.
+    ("shared", "shared:", "unbindable"),
+    ("rshared", "shared:", "unbindable"),
+    ("unbindable", "unbindable", "shared:"),
+    ("runbindable", "unbindable", "shared:"),
+    ("private", None, "shared:"),
+    ("rprivate", None, "shared:"),
+    ("slave", None, "shared:"),
+    ("rslave", None, "shared:"),
+])
+def test_rootfs_propagation(oci, bundle, value, expect, absent):
+    b = bundle(args=["cat", "/proc/self/mountinfo"],
+               edit=lambda c: c["linux"].__setitem__("rootfsPropagation", value))
+    p = run_out(oci, b)
+    assert p.returncode == 0, p.stderr
+    line = root_line(p.stdout)
+    optional = line.split(" - ")[0]
+    if expect:
+        assert expect in optional, line
+    assert absent not in optional, line

@@ -103,7 +103,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
     proc = config["process"]
     last_cap = capabilities.prepare()
-    caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning)
+    caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning,
+                              held=capabilities.held(linux))
     import _socket  # noqa: F401 - initproc.loopback_up uses it
     import fcntl  # noqa: F401
     if proc.get("terminal"):

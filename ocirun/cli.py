@@ -32,6 +32,9 @@ _CREATE = {
     "preserve-fds": ((), True, "0", False),
 }
 
+# Commands that make or change a container's cgroups: they refuse --systemd-cgroup.
+CGROUP_MAKERS = ("create", "run", "update")
+
 # command: (flags, min args, max args (None = any), usage)
 COMMANDS = {
     "create": (_CREATE, 1, 1, "create [command options] <container-id>"),
@@ -188,7 +191,11 @@ def main(argv=None):
         if hi is not None and len(pos) > hi:
             raise UsageError(f'"{cmd}" requires a maximum of {hi} argument(s)')
         opts["root"] = g["root"]
-        opts["systemd_cgroup"] = g["systemd-cgroup"]
+        if g["systemd-cgroup"] and cmd in CGROUP_MAKERS:
+            # Accepting it and using cgroupfs would put the container where
+            # the engine (and systemd) do not look for it.
+            raise OciError("--systemd-cgroup: the systemd cgroup driver is not supported: "
+                           "configure the engine for cgroupfs (without --systemd-cgroup)")
         module = __import__(f"ocirun.commands.{cmd}", fromlist=["run"])
         rc = module.run(opts, pos, logger) or 0
         logger.flush()

@@ -3,6 +3,7 @@
 Each test here failed before its fix; the numbers are the issue's items.
 """
 import os
+import subprocess
 
 import pytest
 
@@ -67,3 +68,25 @@ def test_capability_the_runtime_lacks_is_a_warning(oci, bundle):
     assert p.returncode == 0, p.stderr
     assert f"ignoring {lacking[0]}: the runtime does not hold it" in p.stderr
     assert int(p.stdout.split()[1], 16) == held
+
+
+# --- 14: --systemd-cgroup --------------------------------------------------------------------
+
+@pytest.mark.parametrize("cmd", ["create", "run"])
+def test_systemd_cgroup_is_a_clear_error(oci, bundle, cmd):
+    """No systemd driver: refusing says so, instead of using cgroupfs where the engine does not look."""
+    cid = new_id()
+    p = subprocess.run([oci.binary, "--root", oci.root, "--systemd-cgroup", cmd, "--bundle", bundle(), cid],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert p.stderr.strip().splitlines() == [
+        "ocirun: --systemd-cgroup: the systemd cgroup driver is not supported: "
+        "configure the engine for cgroupfs (without --systemd-cgroup)"]
+    assert not os.path.exists(os.path.join(oci.root, cid))
+
+
+def test_systemd_cgroup_is_harmless_elsewhere(oci):
+    """Engines pass it to every command; those that touch no cgroup ignore it, as before."""
+    p = subprocess.run([oci.binary, "--root", oci.root, "--systemd-cgroup", "list", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stdout) == (0, "")

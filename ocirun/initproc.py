@@ -41,8 +41,7 @@ def main(plan, chan):
         start(plan)
     except BaseException as e:
         _say(f"ocirun: {describe(e)}\n")
-        os._exit(127 if isinstance(e, FileNotFoundError) else 1)
-    os._exit(127)
+    os._exit(1)  # runc's and crun's status when the program cannot be run
 
 
 def describe(e):

@@ -90,3 +90,23 @@ def test_systemd_cgroup_is_harmless_elsewhere(oci):
     p = subprocess.run([oci.binary, "--root", oci.root, "--systemd-cgroup", "list", "-q"],
                        capture_output=True, text=True, timeout=60)
     assert (p.returncode, p.stdout) == (0, "")
+
+
+# --- 9: the program fails to execve after start ----------------------------------------------
+
+@pytest.mark.parametrize("content,words", [
+    (b"#!/nonexistent/interpreter\necho hi\n", "no such file or directory"),  # bad interpreter line
+    (b"garbage\0\1\2\3", "exec format error"),  # no known format
+])
+def test_exec_failure_after_start_like_runc(oci, bundle, tmp_path, rootfs, content, words):
+    """runc and crun exit 1 and name the path and the real errno."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(rootfs, root, symlinks=True)
+    (root / "prog").write_bytes(content)
+    (root / "prog").chmod(0o755)
+    b = bundle(args=["/prog"], edit=lambda c: c["root"].__setitem__("path", str(root)))
+    p = oci("run", "--bundle", b, new_id())
+    assert p.returncode == 1, p.stderr
+    assert p.stderr == f"ocirun: exec /prog: {words}\n"

@@ -172,13 +172,17 @@ def become_process(plan, proc, linux, chan):
     if aff.get("initial"):
         procattrs.set_exec_cpu_affinity(aff, True)
     user = proc.get("user") or {}
-    if plan.seccomp is not None and plan.seccomp.needs_early(proc):
+    early = plan.seccomp is not None and plan.seccomp.needs_early(proc)
+    if early:
+        # The filter may deny getcwd: check cwd now; the later chdir (as the
+        # user) resolves the same path in the same root.
+        enter_cwd(proc.get("cwd") or "/")
         plan.seccomp(plan.state)  # needs CAP_SYS_ADMIN without noNewPrivileges
     # An ambient cap the sets do not allow is skipped, as runc does; the
     # parent logs it at debug level.
     capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user),
                        warn=lambda m: chan.send("debug", msg=m))
-    enter_cwd(proc.get("cwd") or "/")
+    enter_cwd(proc.get("cwd") or "/", checked=early)
     if proc.get("noNewPrivileges"):
         procattrs.set_no_new_privs()
     plan.env = build_env(proc.get("env") or [], user.get("uid", 0))
@@ -291,11 +295,13 @@ def setup_terminal(plan):
     fcntl.ioctl(0, 0x540E, 0)  # TIOCSCTTY
 
 
-def enter_cwd(cwd):
+def enter_cwd(cwd, checked=False):
     try:
         os.chdir(cwd)
     except OSError as e:
         raise OciError(f"process.cwd: chdir {cwd}: {os.strerror(e.errno).lower()}") from None
+    if checked:
+        return
     try:
         here = os.getcwd()
     except OSError:

@@ -110,3 +110,19 @@ def test_exec_failure_after_start_like_runc(oci, bundle, tmp_path, rootfs, conte
     p = oci("run", "--bundle", b, new_id())
     assert p.returncode == 1, p.stderr
     assert p.stderr == f"ocirun: exec /prog: {words}\n"
+
+
+# --- 3: a seccomp profile that denies getcwd, loaded early -----------------------------------
+
+@pytest.mark.parametrize("cwd", ["/", "/tmp"])
+def test_seccomp_denying_getcwd_is_not_a_breakout(oci, bundle, cwd):
+    """Without noNewPrivileges the filter is loaded before the user switch; an EPERM from
+    getcwd then is the profile's doing, not a cwd outside the root (CVE-2024-21626 check)."""
+    def edit(c):
+        c["process"]["noNewPrivileges"] = False
+        c["process"]["cwd"] = cwd
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                                 "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]}
+
+    p = oci("run", "--bundle", bundle(args=["/bin/true"], edit=edit), new_id())
+    assert p.returncode == 0, p.stderr

@@ -126,3 +126,25 @@ def test_seccomp_denying_getcwd_is_not_a_breakout(oci, bundle, cwd):
 
     p = oci("run", "--bundle", bundle(args=["/bin/true"], edit=edit), new_id())
     assert p.returncode == 0, p.stderr
+
+
+# --- 5: a mount destination that is a dangling symlink ---------------------------------------
+
+def test_bind_onto_dangling_symlink(oci, bundle, tmp_path, rootfs):
+    """runc and crun follow it inside the root and create the target."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(rootfs, root, symlinks=True)
+    (root / "etc" / "not-existing").symlink_to("/usr/share/zoneinfo/Nowhere")
+    src = tmp_path / "zone"
+    src.write_text("zone-data\n")
+
+    def edit(c):
+        c["root"]["path"] = str(root)
+        c["mounts"].append({"destination": "/etc/not-existing", "type": "bind", "source": str(src),
+                            "options": ["rbind", "ro"]})
+
+    p = oci("run", "--bundle", bundle(args=["cat", "/etc/not-existing"], edit=edit), new_id())
+    assert (p.returncode, p.stdout) == (0, "zone-data\n"), p.stderr
+    assert (root / "usr/share/zoneinfo/Nowhere").is_file()

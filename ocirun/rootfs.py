@@ -130,7 +130,9 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
         raise OciError(f"mount destination {dest} is on the top of rootfs")
     if spec.type == "cgroup":
         return mount_cgroup(root_fd, spec, ctx)
-    flags = spec.flags & ~(sc.MS_REMOUNT)
+    # "remount" (as runc): a non-bind entry then changes the mount already at
+    # the destination; a bind ignores it (its flags are applied by remount).
+    flags = spec.flags & ~sc.MS_REMOUNT if spec.is_bind else spec.flags
     if spec.is_bind:
         src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
         check_proc_bind(src, dest)
@@ -159,7 +161,27 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
             if spec.type in MUST_BE_DIR and not paths.is_dir_fd(target):
                 raise OciError(f"{dest} cannot be mounted because it is not a directory")
             data = with_mount_label(spec.data, spec.type, ctx.get("mount_label"))
-            sc.mount(spec.source or spec.type, paths.fd_path(target), spec.type, flags, data or None)
+            # tmpcopyup: the directory as it was, read from under the new tmpfs.
+            old = os.open(paths.fd_path(target), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) \
+                if spec.tmpcopyup and spec.type == "tmpfs" else None
+            try:
+                sc.mount(spec.source or spec.type, paths.fd_path(target), spec.type,
+                         flags & ~sc.MS_RDONLY if old is not None else flags, data or None)
+                if old is not None:
+                    new = paths.open_in_root(root_fd, dest, os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        copy_tree(old, new)
+                    finally:
+                        os.close(new)
+                    if flags & sc.MS_RDONLY:
+                        fd = paths.open_in_root(root_fd, dest)
+                        try:
+                            sc.mount(None, paths.fd_path(fd), None, sc.MS_REMOUNT | flags)
+                        finally:
+                            os.close(fd)
+            finally:
+                if old is not None:
+                    os.close(old)
         finally:
             os.close(target)
     if spec.propagation or spec.has_rec_attrs:
@@ -171,6 +193,49 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
                 sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, spec.attr_set, spec.attr_clr)
         finally:
             os.close(fd)
+
+
+def copy_tree(src, dst):
+    """Copy directory fd src's content into directory fd dst (tmpcopyup, as crun
+    and runc): files, directories, symlinks and special files, with owner and
+    mode; nothing is followed (every open is O_NOFOLLOW, relative to the fds)."""
+    for entry in os.scandir(src):
+        name = entry.name
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+        kind = stat.S_IFMT(st.st_mode)
+        if kind == stat.S_IFDIR:
+            os.mkdir(name, 0o700, dir_fd=dst)
+            s2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            try:
+                d2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+                try:
+                    copy_tree(s2, d2)
+                finally:
+                    os.close(d2)
+            finally:
+                os.close(s2)
+        elif kind == stat.S_IFREG:
+            s2 = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            try:
+                d2 = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o600, dir_fd=dst)
+                try:
+                    while os.sendfile(d2, s2, None, 1 << 20):
+                        pass
+                finally:
+                    os.close(d2)
+            finally:
+                os.close(s2)
+        elif kind == stat.S_IFLNK:
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        elif kind in (stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK):
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+        else:
+            continue  # a socket means nothing without its listener
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if kind != stat.S_IFLNK:
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst)
+    os.chmod(paths.fd_path(dst), stat.S_IMODE(os.fstat(src).st_mode))
 
 
 def mount_cgroup(root_fd, spec, ctx):

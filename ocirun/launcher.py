@@ -164,6 +164,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             fds.append(seccomp.listener_fd)  # the init keeps its own copy
         ns = namespaces.Plan(linux.get("namespaces"))
         idmap_fds = _idmap_fds(config, linux, bundle, fds)
+        bind_fds = _bind_source_fds(config, bundle, fds, idmap_fds) if ns.has("user") else {}
         manager.create()
         data["cgroup"] = manager.to_dict()
         container.save()
@@ -180,7 +181,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             # the "hooks" stop is also where linux.netDevices are moved in
             runtime_hooks=bool(h.get("prestart") or h.get("createRuntime") or linux.get("netDevices")),
             mount_ctx={"cgroup_mounts": cgroup_mounts(manager),
-                       "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds,
+                       "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds, "bind_fds": bind_fds,
                        "mount_label": linux.get("mountLabel")},
             env=None, exe=None, console_mount=True,
         )
@@ -291,6 +292,34 @@ def _idmap_fds(config, linux, bundle, fds):
             raise OciError(f"mounts[{i}]: idmap mount {src}: {os.strerror(e.errno).lower()}") from None
         finally:
             os.close(ns_fd)
+        fds.append(out[i])
+    return out
+
+
+def _bind_source_fds(config, bundle, fds, skip):
+    """{mount index: fd of a detached clone of its source} for every bind,
+    made here as host root: inside the user namespace the init could not
+    reach a source under a directory only host root may search (and a mount
+    of the host's namespace cannot be bound from another one; a detached
+    clone can be attached). Symlinks are followed on the host, as runc does;
+    each fd is also added to fds."""
+    from ocirun import mountopts
+    from ocirun import syscalls as sc
+
+    out = {}
+    for i, m in enumerate(config.get("mounts") or ()):
+        if i in skip or m.get("type") == "cgroup":
+            continue
+        spec = mountopts.parse_mount(m)
+        if not spec.is_bind:
+            continue
+        src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
+        try:
+            out[i] = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
+                                  | (sc.AT_RECURSIVE if spec.recursive else 0))
+        except OSError as e:
+            raise OciError(f"mounts[{i}]: mount {m.get('source')} to {m.get('destination')}: "
+                           f"{os.strerror(e.errno).lower()}") from None
         fds.append(out[i])
     return out
 

@@ -76,7 +76,7 @@ def idmapped_tree(src, userns_fd, spec):
     """A detached clone of src, idmapped (mount_setattr): made by the parent,
     as host root, since idmapping needs CAP_SYS_ADMIN over the idmap's user
     namespace, which a container in its own user namespace lacks. The init
-    only moves it into place (_idmapped_bind)."""
+    only moves it into place (_attach_tree)."""
     rec = sc.AT_RECURSIVE if spec.recursive else 0
     tree = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | rec)
     try:
@@ -119,7 +119,7 @@ def with_mount_label(data, fstype, label):
     return f"{data},{opt}" if data else opt
 
 
-def _idmapped_bind(tree, target):
+def _attach_tree(tree, target):
     sc.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
 
 
@@ -135,13 +135,19 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
     flags = spec.flags & ~sc.MS_REMOUNT if spec.is_bind else spec.flags
     if spec.is_bind:
         src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
+        # A detached clone of the source made by the parent, as host root:
+        # idmapped, or any bind with a user namespace.
+        tree = (ctx.get("idmap_fds") or {}).get(index)
+        if tree is None:
+            tree = (ctx.get("bind_fds") or {}).get(index)
+        if tree is not None:
+            src = paths.fd_path(tree)
         check_proc_bind(src, dest)
         st = os.stat(src)
         target = paths.make_target(root_fd, dest, stat.S_ISDIR(st.st_mode))
         try:
-            tree = (ctx.get("idmap_fds") or {}).get(index)
             if tree is not None:
-                _idmapped_bind(tree, target)
+                _attach_tree(tree, target)
             else:
                 sc.mount(src, paths.fd_path(target), None, sc.MS_BIND | (flags & sc.MS_REC))
         finally:

@@ -148,3 +148,41 @@ def test_bind_onto_dangling_symlink(oci, bundle, tmp_path, rootfs):
     p = oci("run", "--bundle", bundle(args=["cat", "/etc/not-existing"], edit=edit), new_id())
     assert (p.returncode, p.stdout) == (0, "zone-data\n"), p.stderr
     assert (root / "usr/share/zoneinfo/Nowhere").is_file()
+
+
+# --- 6: bind mounts with a user namespace ----------------------------------------------------
+
+def test_userns_bind_sources_opened_as_host_root(oci, bundle, tmp_path, rootfs):
+    """A source under a directory the mapped root cannot search (mode 000, host root's), and a
+    source that is a symlink: both are reached as host root before the user namespace."""
+    import shutil
+    import tempfile
+
+    top = tempfile.mkdtemp(prefix="ocirun-userns-")  # the mapped root must reach the rootfs
+    try:
+        os.chmod(top, 0o755)
+        root = os.path.join(top, "rootfs")
+        shutil.copytree(rootfs, root, symlinks=True)
+        subprocess.run(["chown", "-R", "-h", "100000:100000", root], check=True)
+        locked = tmp_path / "locked"
+        (locked / "data").mkdir(parents=True)
+        (locked / "data" / "f").write_text("secret-ok\n")
+        (tmp_path / "link").symlink_to(locked / "data" / "f")
+        locked.chmod(0)
+
+        def edit(c):
+            c["root"]["path"] = root
+            c["linux"]["namespaces"].append({"type": "user"})
+            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            c["mounts"] = [m for m in c["mounts"] if m["destination"] != "/sys"]  # sysfs: netns-owned
+            c["mounts"] += [
+                {"destination": "/a", "type": "bind", "source": str(locked / "data"), "options": ["rbind", "ro"]},
+                {"destination": "/b", "type": "bind", "source": str(tmp_path / "link"), "options": ["bind"]},
+            ]
+
+        p = oci("run", "--bundle", bundle(args=["cat", "/a/f", "/b"], edit=edit), new_id())
+        assert (p.returncode, p.stdout) == (0, "secret-ok\nsecret-ok\n"), p.stderr
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+        shutil.rmtree(top, ignore_errors=True)

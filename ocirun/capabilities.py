@@ -100,6 +100,18 @@ def masks(caps, last_cap=None, warn=None, held=None):
     return result
 
 
+def check(m):
+    """The capset(2) rules a config alone decides, checked before anything is
+    made (so `validate` knows too); the same words as the failed capset."""
+    checks = (("effective", m.get("effective", 0) & ~m.get("permitted", 0), "not in process.capabilities.permitted"),
+              ("inheritable", m.get("inheritable", 0) & ~(m.get("bounding", 0) | m.get("permitted", 0)),
+               "not in process.capabilities.bounding"))
+    for field, extra, why in checks:
+        if extra:
+            raise SyscallError("unable to apply caps", errno.EPERM,
+                               detail=f"process.capabilities.{field}: {', '.join(names(extra))} {why}")
+
+
 def names(mask):
     """Capability names in `mask`, lowest number first (bits outside the table ignored)."""
     return [_NAMES[n] for n in sorted(_NAMES) if mask >> n & 1]

@@ -88,30 +88,54 @@ def cgroup_mounts(manager):
     return out
 
 
+def preflight(config, cid, logger):
+    """Every check create makes before it touches the system, on a loaded
+    config (see load): `validate` runs exactly this too, so it says what
+    create will do. Returns what create goes on with."""
+    from ocirun import capabilities, cgroups
+
+    if "process" not in config:
+        raise OciError("config.json: process: process property must not be empty")
+    linux = config.get("linux") or {}
+    proc = config["process"]
+    if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
+        raise OciError("config.json: linux.namespaces: a mount namespace is required")
+    last_cap = capabilities.prepare()
+    caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning,
+                              held=capabilities.held(linux))
+    capabilities.check(caps)
+    seccomp = None
+    if linux.get("seccomp"):
+        from ocirun import seccomp as seccomp_mod
+
+        seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
+    if linux.get("personality"):
+        from ocirun import procattrs
+
+        procattrs.personality_value(linux["personality"])
+    manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
+    return Plan(last_cap=last_cap, caps=caps, seccomp=seccomp, manager=manager)
+
+
 def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     """Returns the created Container; its init is blocked on exec.fifo."""
     if config is None:
         config, bundle, rootfs_dir = load(opts.get("bundle"), warn=spec_warner(logger))
-    if "process" not in config:
-        raise OciError("config.json: process: process property must not be empty")
-    linux = config.get("linux") or {}
     st.validate_id(cid)
+    pre = preflight(config, cid, logger)
+    linux = config.get("linux") or {}
 
     # Everything the init will use is imported now (it imports nothing).
     from ocirun import fastjson as json
     from ocirun import capabilities, cgroups, hooks, initproc, lsm, namespaces, sync  # noqa: F401
 
     proc = config["process"]
-    last_cap = capabilities.prepare()
-    caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning,
-                              held=capabilities.held(linux))
+    last_cap, caps, manager = pre.last_cap, pre.caps, pre.manager
     import _socket  # noqa: F401 - initproc.loopback_up uses it
     import fcntl  # noqa: F401
     if proc.get("terminal"):
         import socket  # noqa: F401 - initproc.setup_terminal
         import struct  # noqa: F401
-    if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
-        raise OciError("config.json: linux.namespaces: a mount namespace is required")
     preserve = int(opts.get("preserve-fds") or 0)
     listen = listen_fds()
     saved_config = config  # what exec and update read later: without the line below
@@ -121,12 +145,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         preserve += listen
         proc = dict(proc, env=list(proc.get("env") or []) + [f"LISTEN_FDS={listen}", "LISTEN_PID=1"])
         config = dict(config, process=proc)
-    seccomp = None
-    if linux.get("seccomp"):
-        from ocirun import seccomp as seccomp_mod
-
-        seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
-    manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
+    seccomp = pre.seccomp
 
     annotations = config.get("annotations") or {}
     data = {

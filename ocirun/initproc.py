@@ -97,7 +97,8 @@ def setup(plan, chan):
 
     root = plan.rootfs
     mounts = cfg.get("mounts") or []
-    rootfs.prepare_root(root, linux.get("rootfsPropagation"))
+    own_mnt = ns.has("mount")
+    rootfs.prepare_root(root, linux.get("rootfsPropagation"), own_mnt)
     root_fd = paths.open_root(root)
     try:
         rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
@@ -125,7 +126,7 @@ def setup(plan, chan):
         # runtime.md#state: in the container's namespaces, the pid it sees there.
         hooks.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
 
-    rootfs.pivot(root, plan.no_pivot)
+    rootfs.pivot(root, plan.no_pivot, own_mnt)
     # Before readonlyPaths, which usually holds /proc/sys (runc's order).
     for key, value in (linux.get("sysctl") or {}).items():
         write_sysctl(key, value)
@@ -138,7 +139,10 @@ def setup(plan, chan):
     if (cfg.get("root") or {}).get("readonly"):
         rootfs.readonly_root()
     # Last: masks and read-only paths bind, which an unbindable tree refuses.
-    rootfs.root_propagation(linux.get("rootfsPropagation"))
+    # Without a mount namespace, the rootfs bind keeps the host's propagation
+    # so that its removal at delete reaches wherever the mounts went.
+    if own_mnt:
+        rootfs.root_propagation(linux.get("rootfsPropagation"))
 
     if not plan.no_new_keyring:
         try:

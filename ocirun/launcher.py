@@ -98,8 +98,6 @@ def preflight(config, cid, logger):
         raise OciError("config.json: process: process property must not be empty")
     linux = config.get("linux") or {}
     proc = config["process"]
-    if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
-        raise OciError("config.json: linux.namespaces: a mount namespace is required")
     last_cap = capabilities.prepare()
     caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning,
                               held=capabilities.held(linux))
@@ -157,6 +155,11 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         "cgroup": dict(manager.to_dict(), created=_missing_dirs(manager)),
         "pidns": _has_new(linux, "pid"),
     }
+    if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
+        # The init mounts on the host: what is there now stays (hostmounts.py).
+        from ocirun import hostmounts
+
+        data["hostMounts"] = hostmounts.snapshot(rootfs_dir)
     container, lock = store.new(cid, data)
     ns = pid = relay_fd = None
     hooks_began = False
@@ -446,6 +449,16 @@ def write_pid_file(path, pid):
     os.replace(tmp, path)
 
 
+def release_host_mounts(data, logger):
+    """Remove the mounts a container without a mount namespace made on the host."""
+    if data.get("hostMounts"):
+        from ocirun import hostmounts
+
+        left = hostmounts.release(data["hostMounts"])
+        if left:
+            logger.warning(f"mounts left on the host: {', '.join(left)}")
+
+
 def _abort(container, manager, pid, hooks_began, logger):
     """Undo a failed create: nothing may be left behind."""
     import _signal as signal
@@ -467,6 +480,7 @@ def _abort(container, manager, pid, hooks_began, logger):
         manager.destroy()
     except OciError as e:
         logger.warning(str(e))
+    release_host_mounts(container.data, logger)
     st.remove_dir(container.dir)
     if hooks_began:
         from ocirun import hooks

@@ -27,11 +27,16 @@ def _err(what, e, dest=None):
     return OciError(f"{what}: {text}" if dest is None else f"{what} {dest}: {text}")
 
 
-def prepare_root(rootfs, propagation):
+def prepare_root(rootfs, propagation, own_ns=True):
     """Make / slave (or as configured) so nothing leaks to the host, then bind
     the rootfs onto itself so it is a mount point pivot_root can use. An
     unbindable / could not be bound: that one is set after the root switch
-    only (root_propagation)."""
+    only (root_propagation). Without a mount namespace of its own (own_ns
+    False) the host's propagation is left alone: only the bind is made (and
+    removed at delete, hostmounts.py)."""
+    if not own_ns:
+        sc.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
+        return
     flags = mo.propagation_flags(propagation) if propagation else sc.MS_SLAVE | sc.MS_REC
     if flags & sc.MS_UNBINDABLE:
         flags = sc.MS_SLAVE | sc.MS_REC
@@ -387,7 +392,14 @@ def dev_symlinks(root_fd, terminal):
         os.close(dfd)
 
 
-def pivot(rootfs, no_pivot):
+def pivot(rootfs, no_pivot, own_ns=True):
+    if not own_ns:
+        # The host's mount namespace: pivot_root or a move would change the
+        # host's root. chroot, as runc does.
+        os.chdir(rootfs)
+        os.chroot(".")
+        os.chdir("/")
+        return
     if no_pivot:
         os.chdir(rootfs)
         sc.mount(rootfs, "/", None, sc.MS_MOVE)

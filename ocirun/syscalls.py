@@ -30,6 +30,7 @@ MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
 
 # openat2 resolve flags
 RESOLVE_NO_XDEV = 0x01

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import new_id
+from conftest import new_id, oci_files
 
 
 def run_out(oci, bundle_dir, cid=None):
@@ -186,3 +186,86 @@ def test_userns_bind_sources_opened_as_host_root(oci, bundle, tmp_path, rootfs):
     finally:
         (tmp_path / "locked").chmod(0o755)
         shutil.rmtree(top, ignore_errors=True)
+
+
+# --- 4: no mount namespace -------------------------------------------------------------------
+
+def host_mounts_below(path):
+    with open("/proc/self/mountinfo") as f:
+        return [ln.split()[4] for ln in f if ln.split()[4] == path or ln.split()[4].startswith(path + "/")]
+
+
+def no_mount_ns_bundle(bundle, tmp_path, rootfs, args, hooks=None):
+    import shutil
+
+    root = tmp_path / "root"
+    if not root.exists():
+        shutil.copytree(rootfs, root, symlinks=True)
+
+    def edit(c):
+        c["root"]["path"] = str(root)
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+        # runc's rule, kept: masking needs a private mount namespace.
+        c["linux"].pop("maskedPaths", None)
+        c["linux"].pop("readonlyPaths", None)
+        if hooks:
+            c["hooks"] = hooks
+    return bundle(args=args, edit=edit), str(root)
+
+
+def test_no_mount_namespace_runs_and_leaves_no_mount(oci, bundle, tmp_path, rootfs):
+    """config-linux.md: a namespace type not listed is inherited (the host's mount namespace).
+    runc and crun run it and leave proc, dev, sys mounted on the host; ocirun records them
+    (state hostMounts) and removes them at delete."""
+    b, root = no_mount_ns_bundle(bundle, tmp_path, rootfs, ["sh", "-c", "echo $$; ls /proc/self/ns >/dev/null"])
+    assert host_mounts_below(root) == []
+    cid = new_id()
+    p = oci_files(oci, "create", "--bundle", b, cid)
+    assert p.returncode == 0, p.stderr
+    made = host_mounts_below(root)
+    assert root in made and f"{root}/proc" in made and f"{root}/dev" in made, made
+    assert oci.state(cid)["status"] == "created"
+    oci("start", cid, check=True)
+    p = oci("delete", "--force", cid)
+    assert p.returncode == 0, p.stderr
+    assert host_mounts_below(root) == []
+
+
+def test_no_mount_namespace_run(oci, bundle, tmp_path, rootfs):
+    b, root = no_mount_ns_bundle(bundle, tmp_path, rootfs, ["cat", "/proc/1/comm"])
+    p = oci("run", "--bundle", b, new_id())
+    assert (p.returncode, p.stdout) == (0, "cat\n"), p.stderr
+    assert host_mounts_below(root) == []
+
+
+def test_no_mount_namespace_after_sigkilled_create(oci, bundle, tmp_path, rootfs):
+    """The createContainer hook SIGKILLs the runtime once the mounts are made: delete --force
+    still removes every one of them (the record was written before the init ran)."""
+    import signal
+    import time
+
+    found = tmp_path / "runtime-pid"
+    hook = tmp_path / "find-runtime.sh"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "read -r line </proc/self/stat; set -- ${line##*\") \"}; init=$2\n"
+        "read -r line </proc/$init/stat; set -- ${line##*\") \"}; rt=$2\n"
+        f"echo $rt >{found}.tmp && mv {found}.tmp {found}\n"
+        "i=0; while [ -e /proc/$rt ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done\n")
+    hook.chmod(0o755)
+    b, root = no_mount_ns_bundle(bundle, tmp_path, rootfs, ["/bin/true"],
+                                 hooks={"createContainer": [{"path": str(hook)}]})
+    cid = new_id("kill")
+    proc = subprocess.Popen(oci.cmd("create", "--bundle", b, cid), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not found.exists():
+        assert proc.poll() is None, "the create ended before its createContainer hook ran"
+        assert time.monotonic() < deadline, "the createContainer hook never ran"
+        time.sleep(0.01)
+    os.kill(int(found.read_text()), signal.SIGKILL)
+    assert proc.wait(timeout=20) == -signal.SIGKILL
+    assert f"{root}/proc" in host_mounts_below(root)
+    p = oci("delete", "--force", cid)
+    assert p.returncode == 0, p.stderr
+    assert host_mounts_below(root) == []

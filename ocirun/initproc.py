@@ -103,7 +103,8 @@ def setup(plan, chan):
     try:
         rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
         if not _dev_bound(mounts):
-            rootfs.create_devices(root_fd, linux.get("devices") or [], bind=ns.has("user"))
+            rootfs.create_devices(root_fd, linux.get("devices") or [],
+                                  staged=plan.mount_ctx.get("dev_fds") if ns.has("user") else None)
             rootfs.dev_symlinks(root_fd, proc.get("terminal", False))
         # After the mounts, as runc: a cwd inside a volume is made in it.
         cwd = proc.get("cwd") or "/"

@@ -187,6 +187,13 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         ns = namespaces.Plan(linux.get("namespaces"))
         idmap_fds = _idmap_fds(config, linux, bundle, fds)
         bind_fds = _bind_source_fds(config, bundle, fds, idmap_fds) if ns.has("user") else {}
+        dev_fds = {}
+        if ns.has("user") and not initproc._dev_bound(config.get("mounts") or []):
+            from ocirun import rootfs
+
+            dev_fds = rootfs.staged_devices(linux.get("devices") or [],
+                                            _to_host(linux.get("uidMappings")), _to_host(linux.get("gidMappings")))
+            fds += dev_fds.values()
         manager.create()
         data["cgroup"] = manager.to_dict()
         container.save()
@@ -204,6 +211,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             runtime_hooks=bool(h.get("prestart") or h.get("createRuntime") or linux.get("netDevices")),
             mount_ctx={"cgroup_mounts": cgroup_mounts(manager),
                        "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds, "bind_fds": bind_fds,
+                       "dev_fds": dev_fds,
                        "mount_label": linux.get("mountLabel")},
             env=None, exe=None, console_mount=True,
         )
@@ -316,6 +324,16 @@ def _idmap_fds(config, linux, bundle, fds):
             os.close(ns_fd)
         fds.append(out[i])
     return out
+
+
+def _to_host(mappings):
+    """id in the container -> id on the host (unmapped or no maps: unchanged)."""
+    def to_host(i):
+        for m in mappings or ():
+            if m["containerID"] <= i < m["containerID"] + m["size"]:
+                return m["hostID"] + i - m["containerID"]
+        return i
+    return to_host
 
 
 def _bind_source_fds(config, bundle, fds, skip):

@@ -305,40 +305,66 @@ def dev_is_mounted(mounts):
     return any(paths.clean(m.get("destination", "")) == "dev" for m in mounts)
 
 
-def create_devices(root_fd, devices, bind=False):
-    """Each device of linux.devices plus the defaults, inside the rootfs: mknod,
-    or (in a user namespace, where mknod is not allowed) a bind of the host's node."""
-    seen = set()
+def device_nodes(devices):
+    """[(rel path, what, st_mode, rdev, uid, gid)]: linux.devices, then the
+    default devices it does not name."""
+    out, seen = [], set()
     for i, d in enumerate(devices):
         p = paths.clean(d["path"])
         seen.add(p)
         kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d["type"]]
-        mode = kind | (d.get("fileMode", 0o666) & 0o7777)
-        dev = os.makedev(d.get("major", 0), d.get("minor", 0))
-        what = f"linux.devices[{i}]"
-        if bind and d["type"] != "p":
-            _bind_dev(root_fd, p, d["path"], what)
-        else:
-            _mknod(root_fd, p, mode, dev, d.get("uid", 0), d.get("gid", 0), what)
+        out.append((p, f"linux.devices[{i}]", kind | (d.get("fileMode", 0o666) & 0o7777),
+                    os.makedev(d.get("major", 0), d.get("minor", 0)), d.get("uid", 0), d.get("gid", 0)))
     for path, major, minor in DEFAULT_DEVICES:
-        p = paths.clean(path)
-        if p in seen:
-            continue
-        if bind:
-            _bind_dev(root_fd, p, path, path)
-        else:
-            _mknod(root_fd, p, stat.S_IFCHR | 0o666, os.makedev(major, minor), 0, 0, path)
+        if paths.clean(path) not in seen:
+            out.append((paths.clean(path), path, stat.S_IFCHR | 0o666, os.makedev(major, minor), 0, 0))
+    return out
 
 
-def _bind_dev(root_fd, rel, host_path, what):
+def staged_devices(devices, to_host_uid, to_host_gid):
+    """{rel path: fd of a detached mount of the node}, for a container with a
+    user namespace, where mknod is not allowed: made by the parent, as host
+    root, on a tmpfs of the host's user namespace (a node on a filesystem
+    mounted inside a user namespace cannot be opened), with the requested
+    mode and the owner mapped to host ids, as crun does. The init attaches each
+    one (create_devices). FIFOs need no privilege: the init makes them."""
+    nodes = [n for n in device_nodes(devices) if not stat.S_ISFIFO(n[2])]
+    if not nodes:
+        return {}
+    out = {}
+    mnt = sc.fsmount_new("tmpfs", [("mode", "0700")], mo.MOUNT_ATTR_NOSUID | mo.MOUNT_ATTR_NOEXEC)
     try:
-        target = paths.make_target(root_fd, rel, False, nofollow=True)
-        try:
-            sc.mount(host_path, paths.fd_path(target), None, sc.MS_BIND)
-        finally:
-            os.close(target)
-    except OSError as e:
-        raise OciError(f"{what}: bind {host_path}: {os.strerror(e.errno).lower()}") from None
+        for n, (rel, what, mode, dev, uid, gid) in enumerate(nodes):
+            name = str(n)
+            try:
+                os.mknod(name, mode, dev, dir_fd=mnt)
+                os.chown(name, to_host_uid(uid), to_host_gid(gid), dir_fd=mnt, follow_symlinks=False)
+                os.chmod(name, mode & 0o7777, dir_fd=mnt)  # mknod honours the umask
+                out[rel] = sc.open_tree(mnt, name, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
+            except OSError as e:
+                for fd in out.values():
+                    os.close(fd)
+                raise OciError(f"{what}: mknod /{rel}: {os.strerror(e.errno).lower()}") from None
+    finally:
+        os.close(mnt)
+    return out
+
+
+def create_devices(root_fd, devices, staged=None):
+    """Each device of linux.devices plus the defaults, inside the rootfs: mknod,
+    or (in a user namespace) the node the parent made (staged_devices)."""
+    for rel, what, mode, dev, uid, gid in device_nodes(devices):
+        if staged is not None and rel in staged:
+            try:
+                target = paths.make_target(root_fd, rel, False, nofollow=True)
+                try:
+                    _attach_tree(staged[rel], target)
+                finally:
+                    os.close(target)
+            except OSError as e:
+                raise OciError(f"{what}: mount /{rel}: {os.strerror(e.errno).lower()}") from None
+        else:
+            _mknod(root_fd, rel, mode, dev, uid, gid, what)
 
 
 def _mknod(root_fd, rel, mode, dev, uid, gid, what):

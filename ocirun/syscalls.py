@@ -103,6 +103,25 @@ def open_tree(dirfd, path, flags):
     return _check(lib.ocirun_open_tree(dirfd, _b(path), flags), "open_tree", path)
 
 
+FSOPEN_CLOEXEC = 1
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+FSMOUNT_CLOEXEC = 1
+
+
+def fsmount_new(fstype, options=(), attr_flags=0):
+    """A detached mount of a new fstype filesystem (fsopen/fsconfig/fsmount);
+    options are (key, value) strings. Returns the mount's fd."""
+    fs = _check(lib.ocirun_fsopen(_b(fstype), FSOPEN_CLOEXEC), "fsopen", fstype)
+    try:
+        for key, value in options:
+            _check(lib.ocirun_fsconfig(fs, FSCONFIG_SET_STRING, _b(key), _b(value), 0), "fsconfig", key)
+        _check(lib.ocirun_fsconfig(fs, FSCONFIG_CMD_CREATE, ffi.NULL, ffi.NULL, 0), "fsconfig", fstype)
+        return _check(lib.ocirun_fsmount(fs, FSMOUNT_CLOEXEC, attr_flags), "fsmount", fstype)
+    finally:
+        os.close(fs)
+
+
 def move_mount(from_dirfd, from_path, to_dirfd, to_path, flags):
     _check(lib.ocirun_move_mount(from_dirfd, _b(from_path), to_dirfd, _b(to_path), flags),
            "move_mount", to_path)

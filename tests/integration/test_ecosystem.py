@@ -269,3 +269,40 @@ def test_no_mount_namespace_after_sigkilled_create(oci, bundle, tmp_path, rootfs
     p = oci("delete", "--force", cid)
     assert p.returncode == 0, p.stderr
     assert host_mounts_below(root) == []
+
+
+# --- 7: devices in a user namespace ----------------------------------------------------------
+
+def test_userns_devices_made_with_mapped_owner(oci, bundle, tmp_path, rootfs):
+    """linux.devices in a new user namespace: a node the host lacks (/dev/mynull-ocirun), with
+    the requested mode and owner (config-linux.md#devices), usable inside (root writes it as
+    group 0: the default caps hold no CAP_DAC_OVERRIDE); the defaults too."""
+    import shutil
+    import tempfile
+
+    top = tempfile.mkdtemp(prefix="ocirun-userns-")
+    try:
+        os.chmod(top, 0o755)
+        root = os.path.join(top, "rootfs")
+        shutil.copytree(rootfs, root, symlinks=True)
+        subprocess.run(["chown", "-R", "-h", "100000:100000", root], check=True)
+        assert not os.path.exists("/dev/mynull-ocirun")
+
+        def edit(c):
+            c["root"]["path"] = root
+            c["linux"]["namespaces"].append({"type": "user"})
+            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            c["mounts"] = [m for m in c["mounts"] if m["destination"] != "/sys"]
+            c["linux"]["devices"] = [{"path": "/dev/mynull-ocirun", "type": "c", "major": 1, "minor": 3,
+                                      "fileMode": 0o620, "uid": 1000, "gid": 0}]
+            c["linux"]["resources"] = {"devices": [{"allow": True, "type": "c", "major": 1, "minor": 3,
+                                                    "access": "rwm"}]}
+
+        script = ("stat -c '%a %u %g %t %T' /dev/mynull-ocirun /dev/zero; echo x >/dev/mynull-ocirun && "
+                  "head -c 2 /dev/zero | od -An -tx1")
+        p = oci("run", "--bundle", bundle(args=["sh", "-c", script], edit=edit), new_id())
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split("\n")[:3] == ["620 1000 0 1 3", "666 0 0 1 5", " 00 00"], p.stdout
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -157,10 +157,10 @@ def test_maps_root_and_files_on_a_bind_mount(oci, bundle, hostdir):
     assert (st.st_uid, st.st_gid) == (HOST_BASE, HOST_BASE)
 
 
-def test_devices_are_bound_host_nodes_and_work(oci, bundle):
+def test_devices_are_staged_nodes_and_work(oci, bundle):
     """mknod is not allowed in a user namespace: the default devices
-    (config-linux.md#default-devices) are bind mounts of the host's nodes,
-    and they work."""
+    (config-linux.md#default-devices) are nodes the runtime made as host root
+    (owner mapped: root's inside), bind-mounted in, and they work."""
     script = ("for d in null zero full random urandom tty; do stat -c '%n %F %t:%T %u' /dev/$d; done; "
               "grep -c ' /dev/null ' /proc/self/mountinfo; "
               "echo hello > /dev/null && echo null-ok; head -c1 /dev/zero | od -An -tx1 | tr -d ' '; "
@@ -170,8 +170,8 @@ def test_devices_are_bound_host_nodes_and_work(oci, bundle):
     lines = p.stdout.strip().splitlines()
     want = {"null": "1:3", "zero": "1:5", "full": "1:7", "random": "1:8", "urandom": "1:9", "tty": "5:0"}
     for line, (name, numbers) in zip(lines, want.items()):
-        # the host's node: owned by host root, so unmapped (65534) inside
-        assert line == f"/dev/{name} character special file {numbers} 65534", line
+        # owned by the container's root (host 100000), not the host's root (65534 inside)
+        assert line == f"/dev/{name} character special file {numbers} 0", line
     assert lines[6] == "1"  # /dev/null is a mount (a bind), not a node we made
     assert lines[7:] == ["null-ok", "00", "4"]
 

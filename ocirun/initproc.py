@@ -176,7 +176,7 @@ def become_process(plan, proc, linux, chan):
     aff = proc.get("execCPUAffinity") or {}
     if aff.get("initial"):
         procattrs.set_exec_cpu_affinity(aff, True)
-    user = proc.get("user") or {}
+    user = proc.get("user") or {"uid": 0, "gid": 0}  # absent: root, as runc
     early = plan.seccomp is not None and plan.seccomp.needs_early(proc)
     if early:
         # The filter may deny getcwd: check cwd now; the later chdir (as the

@@ -321,7 +321,8 @@ def user_ids(user):
     groups = [_need_int(g, f"process.user.additionalGids[{i}]", 0, _ID_MAX)
               for i, g in enumerate(user.get("additionalGids") or ())]
     umask = user.get("umask")
-    umask = DEFAULT_UMASK if umask is None else _need_int(umask, "process.user.umask", 0, 0o777)
+    # Any uint32, as runc: umask(2) keeps the permission bits.
+    umask = DEFAULT_UMASK if umask is None else _need_int(umask, "process.user.umask", 0, 2**32 - 1) & 0o777
     return uid, gid, groups, umask
 
 

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from conftest import new_id, oci_files
+from test_engine_configs import copy_rootfs
 
 
 def run_out(oci, bundle_dir, cid=None):
@@ -103,7 +104,7 @@ def test_exec_failure_after_start_like_runc(oci, bundle, tmp_path, rootfs, conte
     import shutil
 
     root = tmp_path / "root"
-    shutil.copytree(rootfs, root, symlinks=True)
+    copy_rootfs(rootfs, root)
     (root / "prog").write_bytes(content)
     (root / "prog").chmod(0o755)
     b = bundle(args=["/prog"], edit=lambda c: c["root"].__setitem__("path", str(root)))
@@ -135,7 +136,7 @@ def test_bind_onto_dangling_symlink(oci, bundle, tmp_path, rootfs):
     import shutil
 
     root = tmp_path / "root"
-    shutil.copytree(rootfs, root, symlinks=True)
+    copy_rootfs(rootfs, root)
     (root / "etc" / "not-existing").symlink_to("/usr/share/zoneinfo/Nowhere")
     src = tmp_path / "zone"
     src.write_text("zone-data\n")
@@ -162,7 +163,7 @@ def test_userns_bind_sources_opened_as_host_root(oci, bundle, tmp_path, rootfs):
     try:
         os.chmod(top, 0o755)
         root = os.path.join(top, "rootfs")
-        shutil.copytree(rootfs, root, symlinks=True)
+        copy_rootfs(rootfs, root)
         subprocess.run(["chown", "-R", "-h", "100000:100000", root], check=True)
         locked = tmp_path / "locked"
         (locked / "data").mkdir(parents=True)
@@ -200,7 +201,7 @@ def no_mount_ns_bundle(bundle, tmp_path, rootfs, args, hooks=None):
 
     root = tmp_path / "root"
     if not root.exists():
-        shutil.copytree(rootfs, root, symlinks=True)
+        copy_rootfs(rootfs, root)
 
     def edit(c):
         c["root"]["path"] = str(root)
@@ -284,7 +285,7 @@ def test_userns_devices_made_with_mapped_owner(oci, bundle, tmp_path, rootfs):
     try:
         os.chmod(top, 0o755)
         root = os.path.join(top, "rootfs")
-        shutil.copytree(rootfs, root, symlinks=True)
+        copy_rootfs(rootfs, root)
         subprocess.run(["chown", "-R", "-h", "100000:100000", root], check=True)
         assert not os.path.exists("/dev/mynull-ocirun")
 
@@ -306,3 +307,10 @@ def test_userns_devices_made_with_mapped_owner(oci, bundle, tmp_path, rootfs):
         assert p.stdout.split("\n")[:3] == ["620 1000 0 1 3", "666 0 0 1 5", " 00 00"], p.stdout
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_absent_process_user_is_root(oci, bundle):
+    """runc runs a config without process.user as uid 0, gid 0 (found by the acceptance
+    differential); so does ocirun."""
+    p = oci("run", "--bundle", bundle(args=["id", "-u"], edit=lambda c: c["process"].pop("user")), new_id())
+    assert (p.returncode, p.stdout) == (0, "0\n"), p.stderr

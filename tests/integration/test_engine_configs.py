@@ -24,6 +24,12 @@ NS_FILES = {"network": "net", "mount": "mnt", "pid": "pid", "ipc": "ipc", "uts":
             "cgroup": "cgroup", "time": "time"}
 
 
+def copy_rootfs(src, dst):
+    """cp -a: device nodes stay nodes (a rootfs used without a /dev mount holds real ones;
+    copying /dev/zero's content would fill the disk)."""
+    subprocess.run(["cp", "-a", str(src), str(dst)], check=True)
+
+
 def load(name):
     with open(os.path.join(FIXTURES, name + ".json")) as f:
         return json.load(f)
@@ -41,7 +47,7 @@ def host_rootfs(config, rootfs, request):
     os.chmod(top, 0o755)
     request.addfinalizer(lambda: shutil.rmtree(top, ignore_errors=True))
     copy = os.path.join(top, "rootfs")
-    shutil.copytree(rootfs, copy, symlinks=True)
+    copy_rootfs(rootfs, copy)
     uid = maps["uidMappings"]["hostID"]
     gid = (maps["gidMappings"] or maps["uidMappings"])["hostID"]
     subprocess.run(["chown", "-R", "-h", f"{uid}:{gid}", str(copy)], check=True)

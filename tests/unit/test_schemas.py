@@ -72,6 +72,8 @@ def narrowed(kind, doc):
     linux = doc.get("linux") if kind == "config" and isinstance(doc, dict) else None
     if isinstance(linux, dict) and str(linux.get("rootfsPropagation")) in R_PROPAGATION:
         doc = dict(doc, linux=dict(linux, rootfsPropagation=R_PROPAGATION[linux["rootfsPropagation"]]))
+    elif isinstance(linux, dict) and linux.get("rootfsPropagation") == "":  # runc: unset
+        doc = dict(doc, linux={k: v for k, v in linux.items() if k != "rootfsPropagation"})
     return doc
 
 
@@ -841,7 +843,7 @@ def test_base_config_is_valid():
     schema.validate_config(BASE)
 
 
-@pytest.mark.parametrize("value", sorted(R_PROPAGATION))
+@pytest.mark.parametrize("value", sorted(R_PROPAGATION) + [""])
 def test_recursive_rootfs_propagation_is_accepted(value):
     """runc accepts rprivate/rshared/rslave/runbindable and containerd's CRI plugin writes
     rslave/rshared: both our checks take them (the official schema does not)."""

@@ -6,24 +6,9 @@ host (runc and crun leave them there after delete). Every such mount is at or
 below the rootfs: `create` records, before the init exists, the rootfs and the
 mounts already there (snapshot); `delete` and a failed create remove every
 other mount at or below it (release), deepest first: also after a SIGKILLed
-create, whose record was written first. Imports only os and the shim, lazily.
+create, whose record was written first.
 """
-import os
-
-
-def _unescape(field):
-    """mountinfo's octal escapes (\\040 for a space...)."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
+from ocirun.cgroups.mounts import unescape
 
 
 def _below(root):
@@ -33,7 +18,7 @@ def _below(root):
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split(" ", 5)
-            mp = _unescape(fields[4])
+            mp = unescape(fields[4])
             if mp == root or mp.startswith(root + "/"):
                 out.append((int(fields[0]), mp))
     return out

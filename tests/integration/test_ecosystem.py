@@ -9,6 +9,7 @@ import pytest
 
 from conftest import new_id, oci_files
 from test_engine_configs import copy_rootfs
+from test_failures import find_runtime_hook, kill_create_at_hook
 
 
 def run_out(oci, bundle_dir, cid=None):
@@ -242,30 +243,11 @@ def test_no_mount_namespace_run(oci, bundle, tmp_path, rootfs):
 def test_no_mount_namespace_after_sigkilled_create(oci, bundle, tmp_path, rootfs):
     """The createContainer hook SIGKILLs the runtime once the mounts are made: delete --force
     still removes every one of them (the record was written before the init ran)."""
-    import signal
-    import time
-
-    found = tmp_path / "runtime-pid"
-    hook = tmp_path / "find-runtime.sh"
-    hook.write_text(
-        "#!/bin/sh\n"
-        "read -r line </proc/self/stat; set -- ${line##*\") \"}; init=$2\n"
-        "read -r line </proc/$init/stat; set -- ${line##*\") \"}; rt=$2\n"
-        f"echo $rt >{found}.tmp && mv {found}.tmp {found}\n"
-        "i=0; while [ -e /proc/$rt ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done\n")
-    hook.chmod(0o755)
+    hook, found = find_runtime_hook(tmp_path)
     b, root = no_mount_ns_bundle(bundle, tmp_path, rootfs, ["/bin/true"],
                                  hooks={"createContainer": [{"path": str(hook)}]})
     cid = new_id("kill")
-    proc = subprocess.Popen(oci.cmd("create", "--bundle", b, cid), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not found.exists():
-        assert proc.poll() is None, "the create ended before its createContainer hook ran"
-        assert time.monotonic() < deadline, "the createContainer hook never ran"
-        time.sleep(0.01)
-    os.kill(int(found.read_text()), signal.SIGKILL)
-    assert proc.wait(timeout=20) == -signal.SIGKILL
+    kill_create_at_hook(oci, b, cid, found)
     assert f"{root}/proc" in host_mounts_below(root)
     p = oci("delete", "--force", cid)
     assert p.returncode == 0, p.stderr

@@ -77,6 +77,15 @@ def adapt(config, cid, rootfs, tmp_path, request):
     return config
 
 
+@pytest.fixture(scope="module")
+def own_rootfs(rootfs, tmp_path_factory):
+    """A copy of the session's rootfs: what these configs make in it (device nodes of a
+    config without a /dev mount...) must not reach other tests."""
+    dst = tmp_path_factory.mktemp("fixture-rootfs") / "rootfs"
+    copy_rootfs(rootfs, dst)
+    return str(dst)
+
+
 def test_fixtures_exist():
     engines = {n.split("-", 1)[0] for n in NAMES}
     assert {"podman", "docker", "ctr"} <= engines, NAMES
@@ -86,9 +95,9 @@ def test_fixtures_exist():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_engine_config_runs(name, oci, rootfs, tmp_path, request):
+def test_engine_config_runs(name, oci, own_rootfs, tmp_path, request):
     cid = new_id("fx")
-    config = adapt(load(name), cid, rootfs, tmp_path, request)
+    config = adapt(load(name), cid, own_rootfs, tmp_path, request)
     b = tmp_path / "bundle"
     b.mkdir()
     (b / "config.json").write_text(json.dumps(config))

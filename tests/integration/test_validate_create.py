@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, new_id
+from test_engine_configs import own_rootfs  # noqa: F401 - a fixture: BASE has no /dev mount
 
 _spec = importlib.util.spec_from_file_location("catalogue", os.path.join(REPO, "tests", "unit", "test_validate.py"))
 cat = importlib.util.module_from_spec(_spec)
@@ -60,19 +61,19 @@ def same(v, c, what):
 
 
 @pytest.mark.parametrize("name", sorted(MUTATORS))
-def test_catalogue_same_verdict(name, oci, rootfs, tmp_path):
-    v, c = verdicts(oci, rootfs, tmp_path, MUTATORS[name])
+def test_catalogue_same_verdict(name, oci, own_rootfs, tmp_path):
+    v, c = verdicts(oci, own_rootfs, tmp_path, MUTATORS[name])
     same(v, c, name)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(names=st.lists(st.sampled_from(sorted(MUTATORS)), min_size=2, max_size=3, unique=True))
-def test_generated_same_verdict(names, oci, rootfs, tmp_path):
+def test_generated_same_verdict(names, oci, own_rootfs, tmp_path):
     def mutate(config):
         for n in names:
             try:
                 MUTATORS[n](config)
             except (KeyError, IndexError, TypeError):
                 pass  # an earlier mutation removed what this one edits
-    v, c = verdicts(oci, rootfs, tmp_path, mutate)
+    v, c = verdicts(oci, own_rootfs, tmp_path, mutate)
     same(v, c, names)

@@ -13,6 +13,40 @@
 
 #include "nolibc.h"
 
+/* strerror(3), lower case, for the errors execve(2) documents. */
+static const char *errno_text(long err)
+{
+    static char buf[24];
+    char *p = buf + sizeof(buf) - 1;
+    switch (err) {
+    case 1: return "operation not permitted";
+    case 2: return "no such file or directory";
+    case 5: return "input/output error";
+    case 7: return "argument list too long";
+    case 8: return "exec format error";
+    case 12: return "cannot allocate memory";
+    case 13: return "permission denied";
+    case 14: return "bad address";
+    case 20: return "not a directory";
+    case 21: return "is a directory";
+    case 22: return "invalid argument";
+    case 23: return "too many open files in system";
+    case 24: return "too many open files";
+    case 26: return "text file busy";
+    case 36: return "file name too long";
+    case 40: return "too many levels of symbolic links";
+    case 80: return "accessing a corrupted shared library";
+    }
+    *p = 0;
+    do
+        *--p = (char)('0' + err % 10);
+    while ((err /= 10) && p > buf + 6);
+    p -= 6;
+    for (int i = 0; i < 6; i++)
+        p[i] = "errno "[i];
+    return p;
+}
+
 __attribute__((used, noreturn)) void start_c(long *sp)
 {
     long argc = sp[0];
@@ -25,12 +59,13 @@ __attribute__((used, noreturn)) void start_c(long *sp)
         sys3(NR_exit_group, 127, 0, 0);
     }
     err = -sys3(NR_execve, (long)argv[1], (long)(argv + 2), (long)envp);
+    /* As runc and crun: the real errno and the path, and exit status 1. */
     say("ocirun: exec ");
     say(argv[1]);
-    say(err == 2 ? ": no such file or directory\n"
-        : err == 13 ? ": permission denied\n"
-        : ": exec format error or other failure\n");
-    sys3(NR_exit_group, err == 2 ? 127 : 126, 0, 0);
+    say(": ");
+    say(errno_text(err));
+    say("\n");
+    sys3(NR_exit_group, 1, 0, 0);
     for (;;)
         ;
 }

@@ -45,7 +45,21 @@ def prepare():
         return max(CAPABILITIES.values())
 
 
-def masks(caps, last_cap=None, warn=None):
+def held(linux=None):
+    """Mask of the caps this runtime can pass on: its bounding set and, unless
+    the process enters a user namespace (full caps there), its permitted set."""
+    in_userns = any(n.get("type") == "user" for n in (linux or {}).get("namespaces") or ())
+    bnd = 0
+    for n in _NAMES:
+        try:
+            if syscalls.prctl(syscalls.PR_CAPBSET_READ, n) == 1:
+                bnd |= 1 << n
+        except OSError:
+            pass
+    return bnd if in_userns else bnd & syscalls.capget()[1]
+
+
+def masks(caps, last_cap=None, warn=None, held=None):
     """{set: 64-bit mask} for every set in SETS; missing caps/sets are empty masks.
 
     Unknown names: with `warn` None they raise InvalidSpec naming the entry;
@@ -54,9 +68,14 @@ def masks(caps, last_cap=None, warn=None):
     SHOULD NOT fail"). Names the table knows but the kernel does not (above
     last_cap) are always skipped, and reported when `warn` is given: they
     cannot be granted, and the kernel would reject the whole capset/prctl.
+    With `held` (a mask, see held()) and `warn`, a cap the runtime does not
+    hold is also reported and skipped: config.md says a cap that cannot be
+    granted MUST be logged as a warning and SHOULD NOT fail (runc and crun
+    fail: `docker run --privileged` on a host without CAP_SYS_RESOURCE).
     """
     result = {}
     caps = caps or {}
+    not_held = set()
     for cap_set in SETS:
         mask = 0
         for i, name in enumerate(caps.get(cap_set) or ()):
@@ -71,9 +90,26 @@ def masks(caps, last_cap=None, warn=None):
                 if warn is not None:
                     warn(f"{path}: ignoring {name}: the running kernel's last capability is {last_cap}")
                 continue
+            if held is not None and warn is not None and not held >> num & 1:
+                if name not in not_held:  # one warning per capability
+                    not_held.add(name)
+                    warn(f"{path}: ignoring {name}: the runtime does not hold it")
+                continue
             mask |= 1 << num
         result[cap_set] = mask
     return result
+
+
+def check(m):
+    """The capset(2) rules a config alone decides, checked before anything is
+    made (so `validate` knows too); the same words as the failed capset."""
+    checks = (("effective", m.get("effective", 0) & ~m.get("permitted", 0), "not in process.capabilities.permitted"),
+              ("inheritable", m.get("inheritable", 0) & ~(m.get("bounding", 0) | m.get("permitted", 0)),
+               "not in process.capabilities.bounding"))
+    for field, extra, why in checks:
+        if extra:
+            raise SyscallError("unable to apply caps", errno.EPERM,
+                               detail=f"process.capabilities.{field}: {', '.join(names(extra))} {why}")
 
 
 def names(mask):
@@ -139,13 +175,7 @@ def _why_capset_failed(eff, prm, inh):
         cur_eff, cur_prm, cur_inh = syscalls.capget()
     except OSError:
         return "process.capabilities"
-    bnd = 0
-    for n in _NAMES:
-        try:
-            if syscalls.prctl(syscalls.PR_CAPBSET_READ, n) == 1:
-                bnd |= 1 << n
-        except OSError:
-            pass
+    bnd = held({"namespaces": [{"type": "user"}]})
     checks = (
         ("permitted", prm & ~cur_prm, "not held by the runtime"),
         ("effective", eff & ~prm, "not in process.capabilities.permitted"),

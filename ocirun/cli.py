@@ -45,6 +45,8 @@ _CRIU = {
     "empty-ns": ((), True, "", False),
     "auto-dedup": ((), False, False, False),
 }
+# Commands that make or change a container's cgroups: they refuse --systemd-cgroup.
+CGROUP_MAKERS = ("create", "run", "update")
 
 # command: (flags, min args, max args (None = any), usage)
 COMMANDS = {
@@ -229,6 +231,11 @@ def main(argv=None):
         if hi is not None and len(pos) > hi:
             raise UsageError(f'"{cmd}" requires a maximum of {hi} argument(s)')
         opts["root"] = g["root"]
+        if g["systemd-cgroup"] and cmd in CGROUP_MAKERS:
+            # Accepting it and using cgroupfs would put the container where
+            # the engine (and systemd) do not look for it.
+            raise OciError("--systemd-cgroup: the systemd cgroup driver is not supported: "
+                           "configure the engine for cgroupfs (without --systemd-cgroup)")
         if opts["root"] is None:
             from ocirun import rootless
 

@@ -84,7 +84,7 @@ def idmap_mounts():
     mapping's namespace, rootfs binds through it (mount_setattr MOUNT_ATTR_IDMAP)."""
     from ocirun import rootfs, userns
 
-    return hasattr(userns, "idmap_fd") and hasattr(rootfs, "_idmapped_bind")
+    return hasattr(userns, "idmap_fd") and hasattr(rootfs, "_attach_tree")
 
 
 def net_devices():

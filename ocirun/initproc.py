@@ -41,8 +41,7 @@ def main(plan, chan):
         start(plan)
     except BaseException as e:
         _say(f"ocirun: {describe(e)}\n")
-        os._exit(127 if isinstance(e, FileNotFoundError) else 1)
-    os._exit(127)
+    os._exit(1)  # runc's and crun's status when the program cannot be run
 
 
 def describe(e):
@@ -98,12 +97,15 @@ def setup(plan, chan):
 
     root = plan.rootfs
     mounts = cfg.get("mounts") or []
-    rootfs.prepare_root(root, linux.get("rootfsPropagation"))
+    own_mnt = ns.has("mount")
+    rootfs.prepare_root(root, linux.get("rootfsPropagation"), own_mnt)
     root_fd = paths.open_root(root)
     try:
         rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
         if not _dev_bound(mounts):
-            rootfs.create_devices(root_fd, linux.get("devices") or [], bind=ns.has("user") or getattr(plan, "bind_devices", False))
+            rootfs.create_devices(root_fd, linux.get("devices") or [],
+                                  staged=plan.mount_ctx.get("dev_fds") if ns.has("user") else None,
+                                  bind=getattr(plan, "bind_devices", False))
             rootfs.dev_symlinks(root_fd, proc.get("terminal", False))
         # After the mounts, as runc: a cwd inside a volume is made in it.
         cwd = proc.get("cwd") or "/"
@@ -126,7 +128,7 @@ def setup(plan, chan):
         # runtime.md#state: in the container's namespaces, the pid it sees there.
         hooks.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
 
-    rootfs.pivot(root, plan.no_pivot)
+    rootfs.pivot(root, plan.no_pivot, own_mnt)
     # Before readonlyPaths, which usually holds /proc/sys (runc's order).
     for key, value in (linux.get("sysctl") or {}).items():
         write_sysctl(key, value)
@@ -139,6 +141,11 @@ def setup(plan, chan):
     reopen_dev_null()
     if (cfg.get("root") or {}).get("readonly"):
         rootfs.readonly_root()
+    # Last: masks and read-only paths bind, which an unbindable tree refuses.
+    # Without a mount namespace, the rootfs bind keeps the host's propagation
+    # so that its removal at delete reaches wherever the mounts went.
+    if own_mnt:
+        rootfs.root_propagation(linux.get("rootfsPropagation"))
 
     if not plan.no_new_keyring:
         try:
@@ -192,15 +199,19 @@ def become_process(plan, proc, linux, chan):
     aff = proc.get("execCPUAffinity") or {}
     if aff.get("initial"):
         procattrs.set_exec_cpu_affinity(aff, True)
-    user = proc.get("user") or {}
-    if plan.seccomp is not None and plan.seccomp.needs_early(proc):
+    user = proc.get("user") or {"uid": 0, "gid": 0}  # absent: root, as runc
+    early = plan.seccomp is not None and plan.seccomp.needs_early(proc)
+    if early:
+        # The filter may deny getcwd: check cwd now; the later chdir (as the
+        # user) resolves the same path in the same root.
+        enter_cwd(proc.get("cwd") or "/")
         plan.seccomp(plan.state)  # needs CAP_SYS_ADMIN without noNewPrivileges
     # An ambient cap the sets do not allow is skipped, as runc does; the
     # parent logs it at debug level.
     groups_ok = not getattr(plan, "setgroups_deny", False)  # rootless: see rootless.py
     capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user, groups_ok),
                        warn=lambda m: chan.send("debug", msg=m))
-    enter_cwd(proc.get("cwd") or "/")
+    enter_cwd(proc.get("cwd") or "/", checked=early)
     if proc.get("noNewPrivileges"):
         procattrs.set_no_new_privs()
     plan.env = build_env(proc.get("env") or [], user.get("uid", 0))
@@ -313,11 +324,13 @@ def setup_terminal(plan):
     fcntl.ioctl(0, 0x540E, 0)  # TIOCSCTTY
 
 
-def enter_cwd(cwd):
+def enter_cwd(cwd, checked=False):
     try:
         os.chdir(cwd)
     except OSError as e:
         raise OciError(f"process.cwd: chdir {cwd}: {os.strerror(e.errno).lower()}") from None
+    if checked:
+        return
     try:
         here = os.getcwd()
     except OSError:

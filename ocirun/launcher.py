@@ -108,29 +108,56 @@ def cgroup_mounts(manager):
     return out
 
 
+def preflight(config, cid, logger):
+    """Every check create makes before it touches the system, on a loaded
+    config (see load): `validate` runs exactly this too, so it says what
+    create will do. Returns what create goes on with."""
+    from ocirun import capabilities, cgroups
+
+    if "process" not in config:
+        raise OciError("config.json: process: process property must not be empty")
+    linux = config.get("linux") or {}
+    proc = config["process"]
+    last_cap = capabilities.prepare()
+    caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning,
+                              held=capabilities.held(linux))
+    capabilities.check(caps)
+    seccomp = None
+    if linux.get("seccomp"):
+        from ocirun import seccomp as seccomp_mod
+
+        seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
+    if linux.get("personality"):
+        from ocirun import procattrs
+
+        procattrs.personality_value(linux["personality"])
+    if os.geteuid() != 0:
+        from ocirun import rootless
+
+        rootless.check(linux)  # runc checks a user's config whatever --rootless says
+    manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
+    return Plan(last_cap=last_cap, caps=caps, seccomp=seccomp, manager=manager)
+
+
 def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
     """Returns the created Container; its init is blocked on exec.fifo."""
     if config is None:
         config, bundle, rootfs_dir = load(opts.get("bundle"), warn=spec_warner(logger))
-    if "process" not in config:
-        raise OciError("config.json: process: process property must not be empty")
-    linux = config.get("linux") or {}
     st.validate_id(cid)
+    pre = preflight(config, cid, logger)
+    linux = config.get("linux") or {}
 
     # Everything the init will use is imported now (it imports nothing).
     from ocirun import fastjson as json
     from ocirun import capabilities, cgroups, hooks, initproc, lsm, namespaces, sync  # noqa: F401
 
     proc = config["process"]
-    last_cap = capabilities.prepare()
-    caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning)
+    last_cap, caps, manager = pre.last_cap, pre.caps, pre.manager
     import _socket  # noqa: F401 - initproc.loopback_up uses it
     import fcntl  # noqa: F401
     if proc.get("terminal"):
         import socket  # noqa: F401 - initproc.setup_terminal
         import struct  # noqa: F401
-    if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
-        raise OciError("config.json: linux.namespaces: a mount namespace is required")
     listen = listen_fds()
     preserve = check_preserved_fds(opts.get("preserve-fds"), listen)
     saved_config = config  # what exec and update read later: without the line below
@@ -140,16 +167,9 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         preserve += listen
         proc = dict(proc, env=list(proc.get("env") or []) + [f"LISTEN_FDS={listen}", "LISTEN_PID=1"])
         config = dict(config, process=proc)
-    seccomp = None
-    if linux.get("seccomp"):
-        from ocirun import seccomp as seccomp_mod
-
-        seccomp = seccomp_mod.prepare(linux["seccomp"], proc, warn=logger.debug)
-    manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
+    seccomp = pre.seccomp
     from ocirun import rootless
 
-    if os.geteuid() != 0:
-        rootless.check(linux)  # runc checks a user's config whatever --rootless says
     if not rootless.enabled(opts.get("rootless_mode")):
         rootless = None
     else:
@@ -169,6 +189,11 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         "cgroup": manager.paths and dict(manager.to_dict(), created=_missing_dirs(manager)) or None,
         "pidns": _has_new(linux, "pid"),
     }
+    if not any(n.get("type") == "mount" for n in linux.get("namespaces") or ()):
+        # The init mounts on the host: what is there now stays (hostmounts.py).
+        from ocirun import hostmounts
+
+        data["hostMounts"] = hostmounts.snapshot(rootfs_dir)
     container, lock = store.new(cid, data)
     ns = pid = relay_fd = None
     hooks_began = False
@@ -195,6 +220,17 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             fds.append(seccomp.listener_fd)  # the init keeps its own copy
         ns = namespaces.Plan(linux.get("namespaces"))
         idmap_fds = _idmap_fds(config, linux, bundle, fds)
+        # With a user namespace, bind sources and device nodes are prepared
+        # as host root (rootless: nobody can; the init binds by path).
+        staged = ns.has("user") and rootless is None
+        bind_fds = _bind_source_fds(config, bundle, fds, idmap_fds) if staged else {}
+        dev_fds = {}
+        if staged and not initproc._dev_bound(config.get("mounts") or []):
+            from ocirun import rootfs
+
+            dev_fds = rootfs.staged_devices(linux.get("devices") or [],
+                                            _to_host(linux.get("uidMappings")), _to_host(linux.get("gidMappings")))
+            fds += dev_fds.values()
         manager.create()
         data["cgroup"] = manager.to_dict()
         check_fit(manager)  # made under a frozen parent: the init would hang
@@ -212,7 +248,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             # the "hooks" stop is also where linux.netDevices are moved in
             runtime_hooks=bool(h.get("prestart") or h.get("createRuntime") or linux.get("netDevices")),
             mount_ctx={"cgroup_mounts": cgroup_mounts(getattr(manager, "view", manager)),
-                       "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds,
+                       "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds, "bind_fds": bind_fds,
+                       "dev_fds": dev_fds,
                        "mount_label": linux.get("mountLabel")},
             env=None, exe=None, console_mount=True,
             setgroups_deny=rootless is not None and rootless.deny_setgroups(linux.get("gidMappings") or []),
@@ -347,6 +384,44 @@ def _idmap_fds(config, linux, bundle, fds):
     return out
 
 
+def _to_host(mappings):
+    """id in the container -> id on the host (unmapped or no maps: unchanged)."""
+    def to_host(i):
+        for m in mappings or ():
+            if m["containerID"] <= i < m["containerID"] + m["size"]:
+                return m["hostID"] + i - m["containerID"]
+        return i
+    return to_host
+
+
+def _bind_source_fds(config, bundle, fds, skip):
+    """{mount index: fd of a detached clone of its source} for every bind,
+    made here as host root: inside the user namespace the init could not
+    reach a source under a directory only host root may search (and a mount
+    of the host's namespace cannot be bound from another one; a detached
+    clone can be attached). Symlinks are followed on the host, as runc does;
+    each fd is also added to fds."""
+    from ocirun import mountopts
+    from ocirun import syscalls as sc
+
+    out = {}
+    for i, m in enumerate(config.get("mounts") or ()):
+        if i in skip or m.get("type") == "cgroup":
+            continue
+        spec = mountopts.parse_mount(m)
+        if not spec.is_bind:
+            continue
+        src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
+        try:
+            out[i] = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
+                                  | (sc.AT_RECURSIVE if spec.recursive else 0))
+        except OSError as e:
+            raise OciError(f"mounts[{i}]: mount {m.get('source')} to {m.get('destination')}: "
+                           f"{os.strerror(e.errno).lower()}") from None
+        fds.append(out[i])
+    return out
+
+
 def spec_warner(logger):
     def warn(path, message):
         # One line per problem: capabilities.masks reports the capability
@@ -456,6 +531,16 @@ def write_pid_file(path, pid):
     os.replace(tmp, path)
 
 
+def release_host_mounts(data, logger):
+    """Remove the mounts a container without a mount namespace made on the host."""
+    if data.get("hostMounts"):
+        from ocirun import hostmounts
+
+        left = hostmounts.release(data["hostMounts"])
+        if left:
+            logger.warning(f"mounts left on the host: {', '.join(left)}")
+
+
 def _abort(container, manager, pid, hooks_began, logger):
     """Undo a failed create: nothing may be left behind."""
     import _signal as signal
@@ -477,6 +562,7 @@ def _abort(container, manager, pid, hooks_began, logger):
         manager.destroy()
     except OciError as e:
         logger.warning(str(e))
+    release_host_mounts(container.data, logger)
     st.remove_dir(container.dir)
     if hooks_began:
         from ocirun import hooks

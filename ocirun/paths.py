@@ -100,9 +100,11 @@ def _dangling_target(root_fd, dir_fd, name):
     return here[len(root):] + "/" + target
 
 
-def make_target(root_fd, path, is_dir, nofollow=False):
+def make_target(root_fd, path, is_dir, nofollow=False, _links=0):
     """Make the mount point (a directory, or an empty file for a file bind) and
-    return an O_PATH fd to it. nofollow: the last component must not be a symlink."""
+    return an O_PATH fd to it. nofollow: the last component must not be a symlink.
+    A dangling symlink there is followed inside the root and its target made
+    (/etc/localtime -> /usr/share/zoneinfo/..., as runc and crun do)."""
     rel = clean(path)
     parent, _, name = rel.rpartition("/")
     if not name:
@@ -127,8 +129,14 @@ def make_target(root_fd, path, is_dir, nofollow=False):
                                  | os.O_NOFOLLOW, 0o644, dir_fd=pfd))
             except FileExistsError:
                 pass
+        target = None if nofollow else _dangling_target(root_fd, pfd, name)
     finally:
         os.close(pfd)
+    if target is not None and _links < 40:
+        try:
+            return open_in_root(root_fd, rel)
+        except FileNotFoundError:
+            os.close(make_target(root_fd, target, is_dir, _links=_links + 1))
     return open_in_root(root_fd, rel, nofollow=nofollow)
 
 

@@ -180,10 +180,8 @@ def personality_value(p):
     value = PERSONALITY_DOMAINS.get(domain)
     if value is None:
         raise InvalidSpec("linux.personality.domain", f"unsupported personality domain {domain!r}")
-    for i, flag in enumerate(p.get("flags") or ()):
-        # The spec defines no flags yet; silently dropping one would run the
-        # container with a persona it did not ask for.
-        raise InvalidSpec(f"linux.personality.flags[{i}]", f"unsupported personality flag {flag!r}")
+    # Flags: the spec defines none yet; ignored with a warning (spec.validate),
+    # as runc does.
     return value
 
 
@@ -323,7 +321,8 @@ def user_ids(user):
     groups = [_need_int(g, f"process.user.additionalGids[{i}]", 0, _ID_MAX)
               for i, g in enumerate(user.get("additionalGids") or ())]
     umask = user.get("umask")
-    umask = DEFAULT_UMASK if umask is None else _need_int(umask, "process.user.umask", 0, 0o777)
+    # Any uint32, as runc: umask(2) keeps the permission bits.
+    umask = DEFAULT_UMASK if umask is None else _need_int(umask, "process.user.umask", 0, 2**32 - 1) & 0o777
     return uid, gid, groups, umask
 
 

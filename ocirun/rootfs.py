@@ -27,13 +27,30 @@ def _err(what, e, dest=None):
     return OciError(f"{what}: {text}" if dest is None else f"{what} {dest}: {text}")
 
 
-def prepare_root(rootfs, propagation):
+def prepare_root(rootfs, propagation, own_ns=True):
     """Make / slave (or as configured) so nothing leaks to the host, then bind
-    the rootfs onto itself so it is a mount point pivot_root can use."""
+    the rootfs onto itself so it is a mount point pivot_root can use. An
+    unbindable / could not be bound: that one is set after the root switch
+    only (root_propagation). Without a mount namespace of its own (own_ns
+    False) the host's propagation is left alone: only the bind is made (and
+    removed at delete, hostmounts.py)."""
+    if not own_ns:
+        sc.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
+        return
     flags = mo.propagation_flags(propagation) if propagation else sc.MS_SLAVE | sc.MS_REC
+    if flags & sc.MS_UNBINDABLE:
+        flags = sc.MS_SLAVE | sc.MS_REC
     sc.mount(None, "/", None, flags)
     _make_parent_private(rootfs)
     sc.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
+
+
+def root_propagation(propagation):
+    """linux.rootfsPropagation on the container's own /, after pivot_root: the
+    bind of the rootfs was made private (its parent is), so "shared" puts the
+    root in a new peer group (config-linux.md) and none of it reaches the host."""
+    if propagation:
+        sc.mount(None, "/", None, mo.propagation_flags(propagation))
 
 
 def _make_parent_private(rootfs):
@@ -64,7 +81,7 @@ def idmapped_tree(src, userns_fd, spec):
     """A detached clone of src, idmapped (mount_setattr): made by the parent,
     as host root, since idmapping needs CAP_SYS_ADMIN over the idmap's user
     namespace, which a container in its own user namespace lacks. The init
-    only moves it into place (_idmapped_bind)."""
+    only moves it into place (_attach_tree)."""
     rec = sc.AT_RECURSIVE if spec.recursive else 0
     tree = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | rec)
     try:
@@ -107,7 +124,7 @@ def with_mount_label(data, fstype, label):
     return f"{data},{opt}" if data else opt
 
 
-def _idmapped_bind(tree, target):
+def _attach_tree(tree, target):
     sc.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
 
 
@@ -118,16 +135,24 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
         raise OciError(f"mount destination {dest} is on the top of rootfs")
     if spec.type == "cgroup":
         return mount_cgroup(root_fd, spec, ctx)
-    flags = spec.flags & ~(sc.MS_REMOUNT)
+    # "remount" (as runc): a non-bind entry then changes the mount already at
+    # the destination; a bind ignores it (its flags are applied by remount).
+    flags = spec.flags & ~sc.MS_REMOUNT if spec.is_bind else spec.flags
     if spec.is_bind:
         src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
+        # A detached clone of the source made by the parent, as host root:
+        # idmapped, or any bind with a user namespace.
+        tree = (ctx.get("idmap_fds") or {}).get(index)
+        if tree is None:
+            tree = (ctx.get("bind_fds") or {}).get(index)
+        if tree is not None:
+            src = paths.fd_path(tree)
         check_proc_bind(src, dest)
         st = os.stat(src)
         target = paths.make_target(root_fd, dest, stat.S_ISDIR(st.st_mode))
         try:
-            tree = (ctx.get("idmap_fds") or {}).get(index)
             if tree is not None:
-                _idmapped_bind(tree, target)
+                _attach_tree(tree, target)
             else:
                 sc.mount(src, paths.fd_path(target), None, sc.MS_BIND | (flags & sc.MS_REC))
         finally:
@@ -146,19 +171,39 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
             if spec.type in MUST_BE_DIR and not paths.is_dir_fd(target):
                 raise OciError(f"{dest} cannot be mounted because it is not a directory")
             data = with_mount_label(spec.data, spec.type, ctx.get("mount_label"))
+            # tmpcopyup: the directory as it was, read from under the new tmpfs.
+            old = os.open(paths.fd_path(target), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) \
+                if spec.tmpcopyup and spec.type == "tmpfs" else None
             try:
-                sc.mount(spec.source or spec.type, paths.fd_path(target), spec.type, flags, data or None)
-            except OSError as e:
-                if spec.type != "sysfs" or e.errno != errno.EPERM:
-                    raise
-                # Rootless without its own network namespace: sysfs cannot be
-                # mounted; bind the host's /sys instead, as runc does.
-                sc.mount("/sys", paths.fd_path(target), None, sc.MS_BIND | sc.MS_REC)
-                fd = paths.open_in_root(root_fd, dest)
                 try:
-                    _bind_remount(fd, flags & ~(sc.MS_BIND | sc.MS_REC))
-                finally:
-                    os.close(fd)
+                    sc.mount(spec.source or spec.type, paths.fd_path(target), spec.type,
+                             flags & ~sc.MS_RDONLY if old is not None else flags, data or None)
+                except OSError as e:
+                    if spec.type != "sysfs" or e.errno != errno.EPERM:
+                        raise
+                    # Rootless without its own network namespace: sysfs cannot be
+                    # mounted; bind the host's /sys instead, as runc does.
+                    sc.mount("/sys", paths.fd_path(target), None, sc.MS_BIND | sc.MS_REC)
+                    fd = paths.open_in_root(root_fd, dest)
+                    try:
+                        _bind_remount(fd, flags & ~(sc.MS_BIND | sc.MS_REC))
+                    finally:
+                        os.close(fd)
+                if old is not None:
+                    new = paths.open_in_root(root_fd, dest, os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        copy_tree(old, new)
+                    finally:
+                        os.close(new)
+                    if flags & sc.MS_RDONLY:
+                        fd = paths.open_in_root(root_fd, dest)
+                        try:
+                            sc.mount(None, paths.fd_path(fd), None, sc.MS_REMOUNT | flags)
+                        finally:
+                            os.close(fd)
+            finally:
+                if old is not None:
+                    os.close(old)
         finally:
             os.close(target)
     if spec.propagation or spec.has_rec_attrs:
@@ -170,6 +215,49 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
                 sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, spec.attr_set, spec.attr_clr)
         finally:
             os.close(fd)
+
+
+def copy_tree(src, dst):
+    """Copy directory fd src's content into directory fd dst (tmpcopyup, as crun
+    and runc): files, directories, symlinks and special files, with owner and
+    mode; nothing is followed (every open is O_NOFOLLOW, relative to the fds)."""
+    for entry in os.scandir(src):
+        name = entry.name
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+        kind = stat.S_IFMT(st.st_mode)
+        if kind == stat.S_IFDIR:
+            os.mkdir(name, 0o700, dir_fd=dst)
+            s2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            try:
+                d2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+                try:
+                    copy_tree(s2, d2)
+                finally:
+                    os.close(d2)
+            finally:
+                os.close(s2)
+        elif kind == stat.S_IFREG:
+            s2 = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            try:
+                d2 = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o600, dir_fd=dst)
+                try:
+                    while os.sendfile(d2, s2, None, 1 << 20):
+                        pass
+                finally:
+                    os.close(d2)
+            finally:
+                os.close(s2)
+        elif kind == stat.S_IFLNK:
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        elif kind in (stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK):
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+        else:
+            continue  # a socket means nothing without its listener
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if kind != stat.S_IFLNK:
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst)
+    os.chmod(paths.fd_path(dst), stat.S_IMODE(os.fstat(src).st_mode))
 
 
 def mount_cgroup(root_fd, spec, ctx):
@@ -228,29 +316,69 @@ def dev_is_mounted(mounts):
     return any(paths.clean(m.get("destination", "")) == "dev" for m in mounts)
 
 
-def create_devices(root_fd, devices, bind=False):
-    """Each device of linux.devices plus the defaults, inside the rootfs: mknod,
-    or (in a user namespace, where mknod is not allowed) a bind of the host's node."""
-    seen = set()
+def device_nodes(devices):
+    """[(rel path, what, st_mode, rdev, uid, gid)]: linux.devices, then the
+    default devices it does not name."""
+    out, seen = [], set()
     for i, d in enumerate(devices):
         p = paths.clean(d["path"])
         seen.add(p)
         kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d["type"]]
-        mode = kind | (d.get("fileMode", 0o666) & 0o7777)
-        dev = os.makedev(d.get("major", 0), d.get("minor", 0))
-        what = f"linux.devices[{i}]"
-        if bind and d["type"] != "p":
-            _bind_dev(root_fd, p, d["path"], what)
-        else:
-            _mknod(root_fd, p, mode, dev, d.get("uid", 0), d.get("gid", 0), what)
+        out.append((p, f"linux.devices[{i}]", kind | (d.get("fileMode", 0o666) & 0o7777),
+                    os.makedev(d.get("major", 0), d.get("minor", 0)), d.get("uid", 0), d.get("gid", 0)))
     for path, major, minor in DEFAULT_DEVICES:
-        p = paths.clean(path)
-        if p in seen:
-            continue
-        if bind:
-            _bind_dev(root_fd, p, path, path)
+        if paths.clean(path) not in seen:
+            out.append((paths.clean(path), path, stat.S_IFCHR | 0o666, os.makedev(major, minor), 0, 0))
+    return out
+
+
+def staged_devices(devices, to_host_uid, to_host_gid):
+    """{rel path: fd of a detached mount of the node}, for a container with a
+    user namespace, where mknod is not allowed: made by the parent, as host
+    root, on a tmpfs of the host's user namespace (a node on a filesystem
+    mounted inside a user namespace cannot be opened), with the requested
+    mode and the owner mapped to host ids, as crun does. The init attaches each
+    one (create_devices). FIFOs need no privilege: the init makes them."""
+    nodes = [n for n in device_nodes(devices) if not stat.S_ISFIFO(n[2])]
+    if not nodes:
+        return {}
+    out = {}
+    mnt = sc.fsmount_new("tmpfs", [("mode", "0700")], mo.MOUNT_ATTR_NOSUID | mo.MOUNT_ATTR_NOEXEC)
+    try:
+        for n, (rel, what, mode, dev, uid, gid) in enumerate(nodes):
+            name = str(n)
+            try:
+                os.mknod(name, mode, dev, dir_fd=mnt)
+                os.chown(name, to_host_uid(uid), to_host_gid(gid), dir_fd=mnt, follow_symlinks=False)
+                os.chmod(name, mode & 0o7777, dir_fd=mnt)  # mknod honours the umask
+                out[rel] = sc.open_tree(mnt, name, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
+            except OSError as e:
+                for fd in out.values():
+                    os.close(fd)
+                raise OciError(f"{what}: mknod /{rel}: {os.strerror(e.errno).lower()}") from None
+    finally:
+        os.close(mnt)
+    return out
+
+
+def create_devices(root_fd, devices, staged=None, bind=False):
+    """Each device of linux.devices plus the defaults, inside the rootfs: mknod,
+    or (in a user namespace) the node the parent made (staged_devices), or
+    (rootless: nobody could make one) a bind of the host's node, as runc."""
+    for rel, what, mode, dev, uid, gid in device_nodes(devices):
+        if bind and not stat.S_ISFIFO(mode):
+            _bind_dev(root_fd, rel, "/" + rel, what)
+        elif staged is not None and rel in staged:
+            try:
+                target = paths.make_target(root_fd, rel, False, nofollow=True)
+                try:
+                    _attach_tree(staged[rel], target)
+                finally:
+                    os.close(target)
+            except OSError as e:
+                raise OciError(f"{what}: mount /{rel}: {os.strerror(e.errno).lower()}") from None
         else:
-            _mknod(root_fd, p, stat.S_IFCHR | 0o666, os.makedev(major, minor), 0, 0, path)
+            _mknod(root_fd, rel, mode, dev, uid, gid, what)
 
 
 def _bind_dev(root_fd, rel, host_path, what):
@@ -315,7 +443,14 @@ def dev_symlinks(root_fd, terminal):
         os.close(dfd)
 
 
-def pivot(rootfs, no_pivot):
+def pivot(rootfs, no_pivot, own_ns=True):
+    if not own_ns:
+        # The host's mount namespace: pivot_root or a move would change the
+        # host's root. chroot, as runc does.
+        os.chdir(rootfs)
+        os.chroot(".")
+        os.chdir("/")
+        return
     if no_pivot:
         os.chdir(rootfs)
         sc.mount(rootfs, "/", None, sc.MS_MOVE)

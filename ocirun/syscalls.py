@@ -25,10 +25,12 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_MOVE = 8192
 MS_REC = 16384
+MS_UNBINDABLE = 1 << 17
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
 
 # openat2 resolve flags
 RESOLVE_NO_XDEV = 0x01
@@ -99,6 +101,25 @@ def openat2(dirfd, path, flags, mode=0, resolve=0):
 
 def open_tree(dirfd, path, flags):
     return _check(lib.ocirun_open_tree(dirfd, _b(path), flags), "open_tree", path)
+
+
+FSOPEN_CLOEXEC = 1
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+FSMOUNT_CLOEXEC = 1
+
+
+def fsmount_new(fstype, options=(), attr_flags=0):
+    """A detached mount of a new fstype filesystem (fsopen/fsconfig/fsmount);
+    options are (key, value) strings. Returns the mount's fd."""
+    fs = _check(lib.ocirun_fsopen(_b(fstype), FSOPEN_CLOEXEC), "fsopen", fstype)
+    try:
+        for key, value in options:
+            _check(lib.ocirun_fsconfig(fs, FSCONFIG_SET_STRING, _b(key), _b(value), 0), "fsconfig", key)
+        _check(lib.ocirun_fsconfig(fs, FSCONFIG_CMD_CREATE, ffi.NULL, ffi.NULL, 0), "fsconfig", fstype)
+        return _check(lib.ocirun_fsmount(fs, FSMOUNT_CLOEXEC, attr_flags), "fsmount", fstype)
+    finally:
+        os.close(fs)
 
 
 def move_mount(from_dirfd, from_path, to_dirfd, to_path, flags):

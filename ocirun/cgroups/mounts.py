@@ -51,7 +51,7 @@ class Layout:
         return f"Layout({self.mode!r}, {self.root!r}, {self.hierarchies!r})"
 
 
-def _unescape(field):
+def unescape(field):
     # mountinfo escapes space, tab, newline and backslash as \ooo.
     if "\\" not in field:
         return field
@@ -77,7 +77,7 @@ def parse_mountinfo(text, root=DEFAULT_ROOT):
         fields, tail = left.split(), right.split()
         if len(fields) < 5 or len(tail) < 3 or tail[0] not in ("cgroup", "cgroup2"):
             continue
-        mount_root, mountpoint = _unescape(fields[3]), _unescape(fields[4])
+        mount_root, mountpoint = unescape(fields[3]), unescape(fields[4])
         if mountpoint != root and os.path.dirname(mountpoint) != root:
             continue  # e.g. a container's /sys/fs/cgroup inside its rootfs
         if tail[0] == "cgroup2":

@@ -130,6 +130,10 @@ def destroy(c, force, logger):
                 manager.destroy()
             except OciError as e:
                 logger.warning(str(e))
+        if c.data.get("hostMounts"):
+            from ocirun import launcher
+
+            launcher.release_host_mounts(c.data, logger)
         state = c.spec_state()
         st.remove_dir(c.dir)
     finally:

@@ -123,7 +123,8 @@ def start_process(c, config, proc, opts, logger):
     linux = config.get("linux") or {}
     lsm.check({"process": proc, "linux": {}})
     last_cap = capabilities.prepare()
-    caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning)
+    caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning,
+                              held=capabilities.held(linux))
     seccomp = None
     if linux.get("seccomp"):
         from ocirun import seccomp as seccomp_mod

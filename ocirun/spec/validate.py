@@ -212,6 +212,8 @@ def _check_env(env, base):
     for i, entry in enumerate(_arr(env)):
         if not isinstance(entry, str) or "=" not in entry:
             raise InvalidSpec(f"{base}[{i}]", f"invalid environment variable {_q(entry)}: missing '='")
+        if entry.startswith("="):
+            raise InvalidSpec(f"{base}[{i}]", f"environment variable name can't be empty: {_q(entry)}")
 
 
 def check_rlimits(cx):
@@ -358,14 +360,14 @@ def _check_id_mappings(maps, base):
 
 
 def check_user_namespace(cx):
-    """A new user namespace needs uid and gid mappings; mappings need a user
-    namespace (runc); the process uid/gid must be mapped (setresuid EINVAL)."""
+    """A new user namespace needs uid and gid mappings; mappings without a user
+    namespace are ignored, with a warning (runc drops them too); the process
+    uid/gid must be mapped (setresuid EINVAL)."""
     uidm, gidm = cx.linux.get("uidMappings"), cx.linux.get("gidMappings")
     if "user" not in cx.ns:
         for key, maps in (("uidMappings", uidm), ("gidMappings", gidm)):
             if maps:
-                raise InvalidSpec(f"linux.{key}",
-                                  "user namespace mappings specified, but no user namespace in the config")
+                cx.warn(f"linux.{key}", "no user namespace in the config: the mappings are ignored")
         return
     uid_ranges = _check_id_mappings(uidm, "linux.uidMappings")
     gid_ranges = _check_id_mappings(gidm, "linux.gidMappings")

@@ -31,8 +31,7 @@ import uuid
 
 import pytest
 
-from conftest import (REPO, cgroup_v1_file, default_config, mounts_below, processes_with, wait_until,
-                      write_bundle)
+from conftest import REPO, cgroup_v1_file, mounts_below, processes_with, wait_until
 
 ENGINES = os.path.join(REPO, "tests", "engines")
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "engine_configs")
@@ -412,21 +411,10 @@ def test_cri_shared_pid_namespace(cri, handler):
     pod.remove()
 
 
-def _refuses_rslave(ocirun_bin, rootfs, tmp_path):
-    """ocirun's answer to the config the CRI plugin writes (runc takes it)."""
-    c = default_config(rootfs)
-    c["linux"]["rootfsPropagation"] = "rslave"
-    p = run([ocirun_bin, "validate", "--bundle", write_bundle(tmp_path / "rslave", c)], check=False)
-    return p.returncode != 0 and "rootfsPropagation" in p.stderr
-
-
-def test_cri_host_to_container_mount(cri, handler, tmp_path, ocirun_bin, rootfs):
+def test_cri_host_to_container_mount(cri, handler, tmp_path):
     """A HostToContainer (rslave) mount: the CRI plugin asks for
     rootfsPropagation rslave, and a mount made on the host after the start
     shows up inside."""
-    if handler == "ocirun" and _refuses_rslave(ocirun_bin, rootfs, tmp_path):
-        pytest.xfail("ocirun's schema check refuses linux.rootfsPropagation 'rslave' (the spec's enum lacks "
-                     "it; runc and validate.py take it): issue 11 accepts what engines send")
     src = tmp_path / "shared"
     src.mkdir()
     run(["mount", "-t", "tmpfs", "-o", "size=1m", "cri-src", src])
@@ -435,8 +423,7 @@ def test_cri_host_to_container_mount(cri, handler, tmp_path, ocirun_bin, rootfs)
         pod = cri.pod(handler)
         mount = cri.pb.Mount(container_path="/mnt/h", host_path=str(src), propagation=1)
         cid = pod.start("h2c", ["sleep", "1000"], mounts=[mount])
-        # The CRI plugin writes the same config whichever the handler: keep runc's
-        # (the ocirun case may be an xfail).
+        # The CRI plugin writes the same config whichever the handler: keep runc's.
         config = _fixture(cri, "host-to-container", cid, str(src)) if handler == "runc" else cri.bundle_config(cid)
         if handler == "runc":
             _fixture(cri, "pod-sandbox", pod.id)

@@ -584,6 +584,16 @@ def test_docker_run_rm(docker):
     assert "err" in p.stderr
 
 
+def test_docker_privileged(docker):
+    """--privileged asks for every capability; this host's runtime lacks CAP_SYS_RESOURCE.
+    config.md: one that cannot be granted MUST be logged as a warning and SHOULD NOT fail
+    (runc and crun fail here)."""
+    p = docker("run", "--rm", "--privileged", "--runtime", "ocirun", "--network", "none", IMAGE,
+               "sh", "-c", "grep CapEff /proc/self/status")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("CapEff:")
+
+
 def test_docker_detached_exec_stop(docker):
     name = new_id("d")
     docker("run", "-d", "--name", name, "--runtime", "ocirun", "--network", "none", IMAGE, *TRAP_LOOP,

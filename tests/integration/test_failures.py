@@ -255,11 +255,9 @@ def test_killed_by_create_runtime_hook(oci, leftovers, bundle, tmp_path):
     recover(oci, leftovers, cid)
 
 
-def test_killed_during_create_container_hook(oci, leftovers, bundle, tmp_path):
-    """The createContainer hook runs under the init, in the container's pid
-    namespace, so it cannot signal the runtime itself: it finds the runtime
-    (the init's parent) through the host's /proc, names it, and waits while
-    the test kills it."""
+def find_runtime_hook(tmp_path):
+    """(hook, file): a createContainer hook that writes the runtime's pid (the init's
+    parent) to file, then waits up to 5 s for the runtime to die."""
     found = tmp_path / "runtime-pid"
     hook = tmp_path / "find-runtime.sh"
     hook.write_text(
@@ -270,8 +268,11 @@ def test_killed_during_create_container_hook(oci, leftovers, bundle, tmp_path):
         f"echo $rt >{found}.tmp && mv {found}.tmp {found}\n"
         "i=0; while [ -e /proc/$rt ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done\n")
     hook.chmod(0o755)
-    b = bundle(TRUE, lambda c: c.update(hooks={"createContainer": [{"path": str(hook)}]}))
-    cid = new_id("kill")
+    return hook, found
+
+
+def kill_create_at_hook(oci, b, cid, found):
+    """Run create of bundle b; SIGKILL the runtime once find_runtime_hook's hook named it."""
     # No pipes: the init would hold them open after the runtime's death.
     proc = subprocess.Popen(oci.cmd("create", "--bundle", b, cid), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -284,6 +285,17 @@ def test_killed_during_create_container_hook(oci, leftovers, bundle, tmp_path):
     assert rt == proc.pid, f"the init's parent ({rt}) is not the runtime ({proc.pid})"
     os.kill(rt, signal.SIGKILL)
     assert proc.wait(timeout=20) == -signal.SIGKILL
+
+
+def test_killed_during_create_container_hook(oci, leftovers, bundle, tmp_path):
+    """The createContainer hook runs under the init, in the container's pid
+    namespace, so it cannot signal the runtime itself: it finds the runtime
+    (the init's parent) through the host's /proc, names it, and waits while
+    the test kills it."""
+    hook, found = find_runtime_hook(tmp_path)
+    b = bundle(TRUE, lambda c: c.update(hooks={"createContainer": [{"path": str(hook)}]}))
+    cid = new_id("kill")
+    kill_create_at_hook(oci, b, cid, found)
     recover(oci, leftovers, cid)
 
 

@@ -308,7 +308,7 @@ def test_symlinks_cannot_lead_mounts_out_of_the_rootfs(oci, bundle, myroot, tmp_
         _untouched(hostdev)
         # No mount of ours on the host (only lines naming this test's paths: other
         # programs may mount and unmount meanwhile).
-        ours = (str(tmp_path), host, hostdev, clamp, "mnt-evil")
+        ours = tuple(map(str, (tmp_path, host, hostdev, clamp, "mnt-evil")))
         after = set(open("/proc/self/mountinfo"))
         assert {m for m in after - before if any(x in m for x in ours)} == set()
     finally:

@@ -178,9 +178,12 @@ def test_personality_linux32_and_back():
         assert m32 == "i686"
 
 
-@pytest.mark.parametrize("p, path", [({"domain": "LINUX64"}, "linux.personality.domain"),
-                                     ({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]},
-                                      "linux.personality.flags[0]")])
+def test_personality_flags_are_ignored():
+    """As runc (and as validate says: a warning): the spec defines no flags yet."""
+    assert procattrs.personality_value({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}) == 0
+
+
+@pytest.mark.parametrize("p, path", [({"domain": "LINUX64"}, "linux.personality.domain")])
 def test_personality_errors(p, path):
     with pytest.raises(InvalidSpec) as ei:
         procattrs.set_personality(p)
@@ -412,7 +415,7 @@ def test_set_user_setgroups_denied():
     ({"uid": -1, "gid": 0}, "process.user.uid"),
     ({"uid": 0, "gid": 4294967295}, "process.user.gid"),
     ({"uid": 0, "gid": 0, "additionalGids": [1, "wheel"]}, "process.user.additionalGids[1]"),
-    ({"uid": 0, "gid": 0, "umask": 0o1000}, "process.user.umask"),
+    ({"uid": 0, "gid": 0, "umask": -1}, "process.user.umask"),
     ({"gid": 0}, "process.user.uid"),
 ])
 def test_set_user_config_errors(user, path):
@@ -420,6 +423,12 @@ def test_set_user_config_errors(user, path):
     with pytest.raises(InvalidSpec) as ei:
         procattrs.user_ids(user)
     assert ei.value.path == path
+
+
+def test_umask_takes_any_uint32_like_runc():
+    """runc passes any uint32 to umask(2), which keeps the permission bits."""
+    assert procattrs.user_ids({"uid": 0, "gid": 0, "umask": 0o7777})[3] == 0o777
+    assert procattrs.user_ids({"uid": 0, "gid": 0, "umask": 0o10022})[3] == 0o022
 
 
 def test_set_user_failure_names_the_field():

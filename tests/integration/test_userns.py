@@ -157,10 +157,10 @@ def test_maps_root_and_files_on_a_bind_mount(oci, bundle, hostdir):
     assert (st.st_uid, st.st_gid) == (HOST_BASE, HOST_BASE)
 
 
-def test_devices_are_bound_host_nodes_and_work(oci, bundle):
+def test_devices_are_staged_nodes_and_work(oci, bundle):
     """mknod is not allowed in a user namespace: the default devices
-    (config-linux.md#default-devices) are bind mounts of the host's nodes,
-    and they work."""
+    (config-linux.md#default-devices) are nodes the runtime made as host root
+    (owner mapped: root's inside), bind-mounted in, and they work."""
     script = ("for d in null zero full random urandom tty; do stat -c '%n %F %t:%T %u' /dev/$d; done; "
               "grep -c ' /dev/null ' /proc/self/mountinfo; "
               "echo hello > /dev/null && echo null-ok; head -c1 /dev/zero | od -An -tx1 | tr -d ' '; "
@@ -170,8 +170,8 @@ def test_devices_are_bound_host_nodes_and_work(oci, bundle):
     lines = p.stdout.strip().splitlines()
     want = {"null": "1:3", "zero": "1:5", "full": "1:7", "random": "1:8", "urandom": "1:9", "tty": "5:0"}
     for line, (name, numbers) in zip(lines, want.items()):
-        # the host's node: owned by host root, so unmapped (65534) inside
-        assert line == f"/dev/{name} character special file {numbers} 65534", line
+        # owned by the container's root (host 100000), not the host's root (65534 inside)
+        assert line == f"/dev/{name} character special file {numbers} 0", line
     assert lines[6] == "1"  # /dev/null is a mount (a bind), not a node we made
     assert lines[7:] == ["null-ok", "00", "4"]
 
@@ -242,15 +242,13 @@ def test_join_user_namespace_by_path(oci, bundle):
 @pytest.mark.parametrize("edit, path, words", [
     (lambda c: (c["linux"]["namespaces"].append({"type": "user"})),
      "linux.uidMappings", "no uid mappings"),
-    (lambda c: c["linux"].update(uidMappings=MAPS, gidMappings=MAPS),
-     "linux.uidMappings", "no user namespace"),
     (lambda c: with_userns(c, uid_maps=[{"containerID": 0, "hostID": HOST_BASE, "size": 1000},
                                         {"containerID": 500, "hostID": 300000, "size": 10}]),
      "linux.uidMappings[1].containerID", "overlaps"),
     (lambda c: with_userns(c, uid_maps=[{"containerID": 0, "hostID": HOST_BASE, "size": 1000},
                                         {"containerID": 5000, "hostID": HOST_BASE + 10, "size": 10}]),
      "linux.uidMappings[1].hostID", "overlaps"),
-], ids=["userns-without-maps", "maps-without-userns", "overlap-inside", "overlap-outside"])
+], ids=["userns-without-maps", "overlap-inside", "overlap-outside"])
 def test_bad_mappings_fail_create_cleanly(oci, bundle, edit, path, words):
     """config-linux.md#user-namespace-mappings: an invalid mapping is an error
     (one line naming linux.uidMappings), and nothing is left (runtime.md#create)."""
@@ -260,6 +258,15 @@ def test_bad_mappings_fail_create_cleanly(oci, bundle, edit, path, words):
     line = one_line(p)
     assert path in line and words in line, line
     assert_nothing_left(oci, cid)
+
+
+def test_maps_without_userns_are_ignored_with_a_warning(oci, bundle):
+    """runc drops mappings when there is no user namespace (found by the acceptance
+    differential, test_runc_acceptance.py): a warning here, and the container runs."""
+    p = oci("run", "--bundle", bundle(args=["id", "-u"], edit=lambda c: c["linux"].update(
+        uidMappings=MAPS, gidMappings=MAPS)), new_id())
+    assert (p.returncode, p.stdout) == (0, "0\n"), p.stderr
+    assert "linux.uidMappings: no user namespace in the config: the mappings are ignored" in p.stderr
 
 
 def _fresh_userns_child():

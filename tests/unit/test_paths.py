@@ -96,3 +96,27 @@ def test_dangling_symlink_is_followed_inside(tmp_path):
         os.close(fd)
     assert (root / "run" / "host-only-target" / "sock").is_dir()
     assert not os.path.exists("/run/host-only-target")
+
+
+def test_dangling_symlink_as_the_destination_itself(tmp_path):
+    """Issue 11 item 5: the destination is a dangling symlink (/etc/localtime style): its
+    target is made inside the root, as a file for a file bind, and the fd is the target."""
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "localtime").symlink_to("/usr/share/zoneinfo/UTC")
+    (root / "etc" / "rel").symlink_to("../srv/data")
+    (root / "etc" / "loop").symlink_to("loop")
+    fd = paths.open_root(str(root))
+    try:
+        os.close(paths.make_target(fd, "/etc/localtime", False))
+        os.close(paths.make_target(fd, "/etc/rel", True))
+        try:
+            paths.make_target(fd, "/etc/loop", True)
+            raise AssertionError("a symlink loop was made a target")
+        except OSError:
+            pass
+    finally:
+        os.close(fd)
+    assert (root / "usr/share/zoneinfo/UTC").is_file()
+    assert (root / "srv/data").is_dir()
+    assert not os.path.exists("/usr/share/zoneinfo/UTC") or os.path.getsize("/usr/share/zoneinfo/UTC") > 0

@@ -117,6 +117,10 @@ def preflight(config, cid, logger):
     if "process" not in config:
         raise OciError("config.json: process: process property must not be empty")
     linux = config.get("linux") or {}
+    if os.geteuid() != 0:
+        from ocirun import rootless
+
+        rootless.check(linux)  # runc checks a user's config whatever --rootless says
     proc = config["process"]
     last_cap = capabilities.prepare()
     caps = capabilities.masks(proc.get("capabilities"), last_cap, warn=logger.warning,
@@ -131,10 +135,6 @@ def preflight(config, cid, logger):
         from ocirun import procattrs
 
         procattrs.personality_value(linux["personality"])
-    if os.geteuid() != 0:
-        from ocirun import rootless
-
-        rootless.check(linux)  # runc checks a user's config whatever --rootless says
     manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
     return Plan(last_cap=last_cap, caps=caps, seccomp=seccomp, manager=manager)
 

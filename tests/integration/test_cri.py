@@ -296,6 +296,9 @@ def _fixture(cri, name, cid, *private):
         src = m.get("source", "")
         if any(src == d or src.startswith(d + "/") for d in (cri.base, *private)):
             m["source"] = "/mnt" if os.path.isdir(src) else "/dev/null"
+    for k, v in out.get("annotations", {}).items():  # the pod's log directory
+        if v.startswith(cri.base + "/"):
+            out["annotations"][k] = "/var/log/pods/" + os.path.basename(v)
     os.makedirs(FIXTURES, exist_ok=True)
     with open(os.path.join(FIXTURES, f"cri-{name}.json"), "w") as f:
         json.dump(out, f, indent=2, sort_keys=True)

@@ -170,6 +170,10 @@ def enter_pid_late(plan, chan):
     that one reports its pid and waits for the parent's "go" as the first one
     did. Returns in the new process."""
     plan.ns.close()
+    for key, fds in plan.mount_ctx.items():
+        if key.endswith("_fds"):  # detached trees and sources of the mounts, all made
+            for fd in fds.values():
+                os.close(fd)
     pid = os.fork()
     if pid:
         chan.send("pid", pid=pid)

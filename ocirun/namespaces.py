@@ -85,8 +85,8 @@ def late_pid_option(plan):
     option: then the init is forked into it at once, as before).
     See initproc.enter_pid_late for why."""
     e = plan.entries.get("pid")
-    if e is None or e[0] != "join":
-        return None
+    if e is None or e[0] != "join" or not plan.has("mount"):
+        return None  # without a mount namespace there is no pivot_root to wait for
     value = f"/proc/self/fd/{e[1]}"
     return f"pidns={value}" if sc.proc_takes_pidns(value) else None
 

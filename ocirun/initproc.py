@@ -88,6 +88,8 @@ def setup(plan, chan):
     ns = plan.ns
     for t in ("ipc", "uts", "network", "cgroup", "mount"):  # user: see userns.stage1
         ns.enter(t)
+    if getattr(plan, "late_pid", False):
+        ns.enter("pid")  # for our children only: createContainer hooks, then enter_pid_late
     if ns.has_new("network"):
         loopback_up()
     if "hostname" in cfg and ns.has("uts"):
@@ -129,6 +131,8 @@ def setup(plan, chan):
         hooks.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
 
     rootfs.pivot(root, plan.no_pivot, own_mnt)
+    if getattr(plan, "late_pid", False):
+        enter_pid_late(plan, chan)  # at once: our /proc/self is gone (not our pid namespace)
     # Before readonlyPaths, which usually holds /proc/sys (runc's order).
     for key, value in (linux.get("sysctl") or {}).items():
         write_sysctl(key, value)
@@ -161,6 +165,31 @@ def setup(plan, chan):
     become_process(plan, proc, linux, chan)
     chan.send("ready")
     chan.close()
+
+
+def enter_pid_late(plan, chan):
+    """A joined pid namespace may hold a watcher with CAP_SYS_PTRACE: a process
+    that appears there while its root is the host's gives it the host through
+    /proc/PID/root (issue 10). So such an init does its rootfs work outside
+    that namespace (its proc mounts still show it: pidns=, see
+    namespaces.late_pid_option), and right after pivot_root forks the process
+    that is in it, with no namespace fd, to do the rest (it can use /proc/self);
+    that one reports its pid and waits for the parent's "go" as the first one
+    did. Returns in the new process."""
+    plan.ns.close()
+    for key, fds in plan.mount_ctx.items():
+        if key.endswith("_fds"):  # detached trees and sources of the mounts, all made
+            for fd in fds.values():
+                os.close(fd)
+    pid = os.fork()
+    if pid:
+        chan.send("pid", pid=pid)
+        os._exit(0)
+    os.setsid()
+    msg = chan.recv()
+    if msg is None or msg.get("t") != "go":
+        os._exit(1)
+    plan.state["pid"] = msg["pid"]
 
 
 def reopen_dev_null():

@@ -219,6 +219,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
         if seccomp is not None and seccomp.connect_listener() is not None:
             fds.append(seccomp.listener_fd)  # the init keeps its own copy
         ns = namespaces.Plan(linux.get("namespaces"))
+        late_pid = namespaces.late_pid_option(ns)
         idmap_fds = _idmap_fds(config, linux, bundle, fds)
         # With a user namespace, bind sources and device nodes are prepared
         # as host root (rootless: nobody can; the init binds by path).
@@ -250,7 +251,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
             mount_ctx={"cgroup_mounts": cgroup_mounts(getattr(manager, "view", manager)),
                        "cgroupns": ns.has_new("cgroup"), "idmap_fds": idmap_fds, "bind_fds": bind_fds,
                        "dev_fds": dev_fds,
-                       "mount_label": linux.get("mountLabel")},
+                       "mount_label": linux.get("mountLabel"), "proc_pidns": late_pid},
+            late_pid=late_pid is not None,
             env=None, exe=None, console_mount=True,
             setgroups_deny=rootless is not None and rootless.deny_setgroups(linux.get("gidMappings") or []),
             bind_devices=rootless is not None,  # mknod needs the host's root (runc: rootless binds)
@@ -269,7 +271,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
             stage1 = _fork(lambda: userns.stage1(plan, init_chan), close_in_child)
         else:
-            pid = _fork_init(ns, plan, init_chan, close_in_child)
+            pid = _fork_init(ns, plan, init_chan, close_in_child, skip=("pid",) if plan.late_pid else ())
         for fd in (init_r, init_w):
             os.close(fd)
             fds.remove(fd)
@@ -307,6 +309,13 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
                 hooks.run_hooks(h.get("prestart") or [], hook_state, "prestart")
                 hooks.run_hooks(h.get("createRuntime") or [], hook_state, "createRuntime")
                 chan.send("hooks-done")
+            elif msg["t"] == "pid":
+                # The init forked into a joined pid namespace (initproc.enter_pid_late).
+                _reap(pid)
+                pid = hook_state["pid"] = data["pid"] = msg["pid"]
+                data["pidStartTime"] = st.proc_start_time(pid)
+                container.save()
+                chan.send("go", pid=pid)
             elif msg["t"] == "ready":
                 break
         data["status"] = st.CREATED
@@ -458,7 +467,7 @@ def _fork(child, close_in_child):
     return pid
 
 
-def _fork_init(ns, plan, init_chan, close_in_child):
+def _fork_init(ns, plan, init_chan, close_in_child, skip=()):
     """Fork the init inside the pid (and time) namespace, then return the
     parent to its own: unshare(NEWPID) only affects children."""
     from ocirun import namespaces
@@ -466,7 +475,7 @@ def _fork_init(ns, plan, init_chan, close_in_child):
     restore = {}
     try:
         for t in namespaces.FOR_CHILDREN:
-            if ns.has(t):
+            if ns.has(t) and t not in skip:
                 restore[t] = namespaces.own_ns_fd(t)
                 ns.enter(t)
                 if t == "time" and ns.has_new("time"):
@@ -505,6 +514,14 @@ def _run_stage1(chan, stage1, ns, linux, rootless=None):
         raise
     finally:
         os.waitpid(stage1, 0)
+
+
+def _reap(pid):
+    """Wait for the init's first process, ours (or ours as a subreaper) or not."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _write(path, value, field):

@@ -78,6 +78,19 @@ class Plan:
                     pass
 
 
+def late_pid_option(plan):
+    """For a joined pid namespace: the proc mount option that shows it to an
+    init not in it yet ("pidns=/proc/self/fd/N", N the init's copy of the join
+    fd), or None (no joined pid namespace, or a kernel before 6.18 without the
+    option: then the init is forked into it at once, as before).
+    See initproc.enter_pid_late for why."""
+    e = plan.entries.get("pid")
+    if e is None or e[0] != "join" or not plan.has("mount"):
+        return None  # without a mount namespace there is no pivot_root to wait for
+    value = f"/proc/self/fd/{e[1]}"
+    return f"pidns={value}" if sc.proc_takes_pidns(value) else None
+
+
 NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: its CLONE_NEW* type
 
 

@@ -171,6 +171,9 @@ def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
             if spec.type in MUST_BE_DIR and not paths.is_dir_fd(target):
                 raise OciError(f"{dest} cannot be mounted because it is not a directory")
             data = with_mount_label(spec.data, spec.type, ctx.get("mount_label"))
+            if spec.type == "proc" and ctx.get("proc_pidns"):
+                # A joined pid namespace the mounting init is not in yet (initproc.enter_pid_late).
+                data = f"{data},{ctx['proc_pidns']}" if data else ctx["proc_pidns"]
             # tmpcopyup: the directory as it was, read from under the new tmpfs.
             old = os.open(paths.fd_path(target), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) \
                 if spec.tmpcopyup and spec.type == "tmpfs" else None

@@ -127,6 +127,18 @@ def move_mount(from_dirfd, from_path, to_dirfd, to_path, flags):
            "move_mount", to_path)
 
 
+def proc_takes_pidns(value):
+    """Whether this kernel's procfs takes the pidns= option (Linux 6.18+) with
+    this value: fsopen + fsconfig, nothing mounted."""
+    fd = lib.ocirun_fsopen(b"proc", 1)  # FSOPEN_CLOEXEC
+    if fd < 0:
+        return False
+    try:
+        return lib.ocirun_fsconfig(fd, 1, b"pidns", _b(value), 0) == 0  # FSCONFIG_SET_STRING
+    finally:
+        os.close(fd)
+
+
 def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0, userns_fd=0):
     _check(lib.ocirun_mount_setattr(dirfd, _b(path), flags, attr_set, attr_clr, propagation,
                                     userns_fd), "mount_setattr", path)

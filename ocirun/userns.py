@@ -63,6 +63,8 @@ def stage1(plan, chan):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         for t in ("pid", "time"):
+            if t == "pid" and plan.late_pid:
+                continue  # the init enters it after its pivot_root (initproc.enter_pid_late)
             ns.enter(t)
             if t == "time" and offsets_fd is not None:
                 write_time_offsets(offsets, offsets_fd)

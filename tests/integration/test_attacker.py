@@ -136,10 +136,6 @@ ALL_CAPS = ("CAP_SYS_PTRACE", "CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ
             "CAP_SYS_RESOURCE", "CAP_NET_ADMIN", "CAP_MKNOD")
 
 
-@pytest.mark.xfail(reason="issue 10 item 1, second half: the init created into an existing pid "
-                          "namespace does its rootfs setup there with the host's root; it needs "
-                          "the setup done before it enters that pid namespace (not done yet)",
-                   strict=False)
 def test_create_into_a_watched_pid_namespace(oci, bundle, hostdir):
     """A container created into the attacker's pid namespace never shows the host's root."""
     cid = new_id()
@@ -158,3 +154,29 @@ def test_create_into_a_watched_pid_namespace(oci, bundle, hostdir):
         n += 1
     _seen(oci, cid, hostdir)
     assert _host_files_written(hostdir) == []
+
+
+
+def test_created_into_a_pid_namespace_is_in_it(oci, bundle):
+    """The init that joined a pid namespace late (after its pivot_root) is in
+    it, with the pid `state` reports, and its /proc shows that namespace."""
+    a = new_id()
+    oci_files(oci, "run", "-d", "--bundle", bundle(["/bin/sleep", "60"]), a, check=True)
+    first = oci.state(a)["pid"]
+
+    def edit(c):
+        for ns in c["linux"]["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{first}/ns/pid"
+    probe = ["/bin/sh", "-c", "echo $$ $(cat /proc/$$/comm /proc/1/comm)"]
+    b = new_id()
+    oci_files(oci, "create", "--bundle", bundle(probe, edit), b, check=True)
+    pid = oci.state(b)["pid"]
+    assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{first}/ns/pid")
+    with open(f"/proc/{pid}/status") as f:
+        nspid = [line.split()[1:] for line in f if line.startswith("NSpid:")][0]
+    assert len(nspid) == 2 and nspid[1] != "1", nspid
+    oci("delete", "--force", b, check=True)
+    p = oci("run", "--bundle", bundle(probe, edit), new_id(), check=True)
+    me, my_comm, first_comm = p.stdout.split()
+    assert me != "1" and my_comm == "sh" and first_comm == "sleep", p.stdout

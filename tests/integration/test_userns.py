@@ -239,6 +239,25 @@ def test_join_user_namespace_by_path(oci, bundle):
     assert [line.split() for line in lines[4:6]] == [["PID", "COMMAND"], ["1", "sh"]]
 
 
+def test_join_user_and_pid_namespaces_by_path(oci, bundle):
+    """A pod's shape (rootless podman with a shared pid namespace): the second
+    container joins the first's user and pid namespaces; its init enters the
+    pid namespace after its pivot_root (initproc.enter_pid_late), and its
+    /proc shows that namespace."""
+    first = new_id()
+    pid = run_detached(oci, bundle(["/bin/sleep", "30"], with_userns), first)
+
+    def join(c):
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "pid"]
+        c["linux"]["namespaces"] += [{"type": "user", "path": f"/proc/{pid}/ns/user"},
+                                     {"type": "pid", "path": f"/proc/{pid}/ns/pid"}]
+
+    script = "id -u; readlink /proc/self/ns/pid; cat /proc/1/comm /proc/$$/comm; true"
+    p = oci("run", "--bundle", bundle(["/bin/sh", "-c", script], join), new_id())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["0", os.readlink(f"/proc/{pid}/ns/pid"), "sleep", "sh"], p.stdout
+
+
 @pytest.mark.parametrize("edit, path, words", [
     (lambda c: (c["linux"]["namespaces"].append({"type": "user"})),
      "linux.uidMappings", "no uid mappings"),

@@ -69,8 +69,14 @@ def host_counter(rootfs):
 
 
 def exec_counter(oci, cid):
-    p = oci("exec", cid, "cat", "/tmp/c", check=True)
-    return int(p.stdout.strip())
+    """The counter as the container sees it (its shell truncates the file, then
+    writes: an empty read is that moment, read again)."""
+    for _ in range(20):
+        text = oci("exec", cid, "cat", "/tmp/c", check=True).stdout.strip()
+        if text:
+            return int(text)
+        time.sleep(0.05)
+    raise AssertionError("/tmp/c stays empty")
 
 
 def pid_of(oci, cid):

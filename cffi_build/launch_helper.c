@@ -158,8 +158,11 @@ __attribute__((used, noreturn)) void start_c(long *sp)
         nargv[i] = argv[i];
     nargv[argc] = 0;
     fd = sealed_overlay(argv[1], argv[0]);
-    if (fd < 0)
-        fd = sealed_copy(argv[1]);
+    if (fd >= 0) { /* returns only if that exec failed (e.g. an LSM): copy then */
+        sys6(NR_execveat, fd, (long)"", (long)nargv, (long)envp, AT_EMPTY_PATH, 0);
+        sys3(NR_close, fd, 0, 0);
+    }
+    fd = sealed_copy(argv[1]);
     sys6(NR_execveat, fd, (long)"", (long)nargv, (long)envp, AT_EMPTY_PATH, 0);
     die("cannot execute ", argv[1]);
     for (;;)

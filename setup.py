@@ -6,7 +6,8 @@ Besides the pure-Python package this builds three things:
 - ocirun/ocirun-launch, the static launch helper (cffi_build/launch_helper.c);
 - the `ocirun` launcher: `#!<ocirun-launch> <this interpreter>` plus a fixed
   sys.path; ocirun-launch drops every PYTHON* variable and runs the
-  interpreter with -I -S from a sealed memfd copy (see launch_helper.c), so
+  interpreter with -I -S through a detached read-only overlayfs mount, else a
+  sealed memfd copy (see launch_helper.c), so
   start-up skips site processing and never goes through a shell shim.
   It is installed as a data file into the interpreter's scripts directory
   (pip rewrites real scripts' shebangs and would drop the flags).

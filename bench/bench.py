@@ -38,10 +38,14 @@ class BenchError(Exception):
     """A runtime command failed; str() is a one-line reason."""
 
 
+# The interpreter's own floor (ocirun's column only): start-up of the
+# interpreter ocirun runs on, isolated, no site, doing nothing.
+FLOOR_ROW = "python3.11 -I -S -c pass: interpreter floor (ms)"
+PODMAN_ROW = "podman run --rm busybox true (ms)"
 CHECKPOINT_ROWS = ("checkpoint of a running sleep (ms)", "restore of it, detached (ms)")
 
 
-def row_labels(seq, par, checkpoint=False):
+def row_labels(seq, par, checkpoint=False, podman=False):
     """The table's rows, in order (the smoke test checks every one is there)."""
     rows = [
         "run /bin/true (ms)",
@@ -51,19 +55,24 @@ def row_labels(seq, par, checkpoint=False):
         "· start (ms)",
         "· delete (ms)",
         "state (ms)",
+        "exec /bin/true into a running sleep (ms)",
+        "exec -t /bin/true, on a pty (ms)",
         "--version: start-up alone (ms)",
+        FLOOR_ROW,
         "kill+delete of a running sleep (ms)",
         f"{seq} × run /bin/true in a row, total (s)",
         f"{par} × create in parallel, total (s)",
     ]
     if checkpoint:
         rows += CHECKPOINT_ROWS
+    if podman:
+        rows.append(PODMAN_ROW)
     rows += [f"peak RSS: {verb} (MiB)" for verb in VERBS]
     rows.append("peak RSS: max over commands (MiB)")
     return rows
 
 
-VERBS = ("run", "create", "start", "state", "kill", "delete")
+VERBS = ("run", "create", "start", "state", "exec", "kill", "delete")
 
 
 # ---------------------------------------------------------------- processes
@@ -102,6 +111,26 @@ class Runtime:
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             raise BenchError(f"{self.name} {verb}: exit {code}: {last_line(err or self.err)}")
+
+    def call_tty(self, verb, *args):
+        """call() with stdin and stdout a new pty that is the runtime's
+        controlling terminal (runc's -t wants /dev/tty); its wall time in ns."""
+        master, slave = os.openpty()
+        name = os.ttyname(slave)
+        os.close(slave)
+        argv = [self.path, "--root", self.root, verb, *args]
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, name, os.O_RDWR, 0),  # after setsid: our ctty
+            (os.POSIX_SPAWN_DUP2, 0, 1),
+            (os.POSIX_SPAWN_OPEN, 2, self.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+        ]
+        try:
+            t0 = time.perf_counter_ns()
+            pid = os.posix_spawn(self.path, argv, os.environ, file_actions=actions, setsid=True)
+            self.reap(pid, verb)
+            return time.perf_counter_ns() - t0
+        finally:
+            os.close(master)
 
     def rss_call(self, verb, *args):
         """Run a command untimed and record its ru_maxrss (KiB).
@@ -270,6 +299,99 @@ def case_state(rt, b, ctx):
     # the interpreter's), the floor under every other row.
     return {"state (ms)": rt.call("state", ctx[rt.name]),
             "--version: start-up alone (ms)": rt.call("--version")}
+
+
+def case_exec(rt, b, ctx):
+    """exec into the sleeper case_state started (an engine's health check)."""
+    if rt.name not in ctx:
+        ctx[rt.name] = start_sleeper(rt, b)[0]
+    cid = ctx[rt.name]
+    out = {"exec /bin/true into a running sleep (ms)": rt.call("exec", cid, "/bin/true"),
+           "exec -t /bin/true, on a pty (ms)": rt.call_tty("exec", "-t", cid, "/bin/true")}
+    if rt.name == "ocirun":
+        out[FLOOR_ROW] = floor_call(ctx["python"])
+    return out
+
+
+def floor_call(python):
+    t0 = time.perf_counter_ns()
+    pid = os.posix_spawn(python, [python, "-I", "-S", "-c", "pass"], os.environ)
+    os.waitpid(pid, 0)
+    return time.perf_counter_ns() - t0
+
+
+def interpreter_of(path):
+    """The interpreter an ocirun launcher runs: the last word of its #! line."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline().decode(errors="replace")
+    except OSError:
+        return sys.executable
+    words = first[2:].split() if first.startswith("#!") else []
+    return words[-1] if words else sys.executable
+
+
+def case_podman(rt, b, ctx):
+    """`podman run --rm` through the runtime (--podman): an engine's whole path,
+    podman + conmon + the runtime's create, start, state, delete."""
+    pm = (ctx.get("podman") or {}).get(rt.name)
+    if pm is None:
+        raise BenchError(f"{rt.name} podman: {ctx.get('podman_why') or 'not set up'}")
+    t0 = time.perf_counter_ns()
+    p = subprocess.run(pm["argv"] + ["run", "--rm", "localhost/busybox", "true"], env=pm["env"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    total = time.perf_counter_ns() - t0
+    if p.returncode != 0:
+        raise BenchError(f"{rt.name} podman run: exit {p.returncode}: {p.stderr.strip()[-200:]}")
+    return {PODMAN_ROW: total}
+
+
+def podman_setup(runtimes, base, tmp):
+    """A private podman (tests/engines/podman-setup.sh: own storage, run and
+    config) per runtime; busybox imported. -> ({name: ...}, why).
+    The runtime is a two-line busybox sh wrapper adding a --root of its own,
+    so no default runtime root is touched (podman's --runtime-flag is not
+    passed on to the cleanup command conmon runs); it costs every runtime
+    the same ~1 ms a call."""
+    if not shutil.which("podman") or not shutil.which("conmon"):
+        return {}, "podman/conmon not installed"
+    tar = os.path.join(tmp, "rootfs.tar")
+    subprocess.run(["bash", os.path.join(REPO, "bundles", "mkrootfs-tar.sh"), tar], check=True,
+                   stdout=subprocess.DEVNULL)
+    out = {}
+    for rt in runtimes:
+        # Short: conmon's attach socket lies ~110 characters below it, and a
+        # longer unix socket path leaves podman waiting 20 s for the exit.
+        pbase = tempfile.mkdtemp(prefix="pm-")
+        # podman-setup.sh matches the runtime by name: give it a path named `ocirun`, `runc`...
+        root = os.path.join(base, f"{rt.name}.podman")
+        wrapper = os.path.join(tmp, f"bin-{rt.name}", rt.name)
+        os.makedirs(os.path.dirname(wrapper))
+        with open(wrapper, "w") as f:
+            f.write(f'#!{BUSYBOX} sh\nexec {rt.path} --root {root} "$@"\n')
+        os.chmod(wrapper, 0o755)
+        p = subprocess.run(["bash", os.path.join(REPO, "tests", "engines", "podman-setup.sh"), pbase,
+                            wrapper], check=True, capture_output=True, text=True)
+        env = dict(os.environ)
+        env.update(line.split("=", 1) for line in p.stdout.splitlines())
+        argv = ["podman"]
+        subprocess.run(argv + ["import", tar, "localhost/busybox"], env=env, check=True,
+                       capture_output=True)
+        out[rt.name] = {"argv": argv, "env": env, "base": pbase, "root": root}
+    return out, None
+
+
+def podman_teardown(pms, runtimes):
+    paths = {rt.name: rt.path for rt in runtimes}
+    for name, pm in pms.items():
+        subprocess.run(pm["argv"] + ["rm", "-af", "-t", "0"], env=pm["env"], capture_output=True,
+                       timeout=300)
+        for cid in os.listdir(pm["root"]) if os.path.isdir(pm["root"]) else ():
+            subprocess.run([paths[name], "--root", pm["root"], "delete", "--force", cid],
+                           capture_output=True, timeout=60)
+        subprocess.run(["bash", os.path.join(REPO, "tests", "engines", "engines-stop.sh"), pm["base"],
+                        "podman"], capture_output=True, timeout=300)
+        shutil.rmtree(pm["base"], ignore_errors=True)
 
 
 def case_kill_delete(rt, b, ctx):
@@ -554,6 +676,9 @@ def table(rows, med, failed):
     for label in rows:
         unit = label.rsplit("(", 1)[1].rstrip(")")
         vals = {rt: med.get((rt, label)) for rt in RUNTIMES}
+        if label == FLOOR_ROW:  # not a runtime's: ocirun's column only
+            out.append(f"| {label} | {fmt(vals['ocirun'], unit)} | — | — | — | — |")
+            continue
         out.append(f"| {label} | "
                    + " | ".join(fmt(vals[rt], unit) for rt in RUNTIMES)
                    + f" | {ratio(vals['ocirun'], vals['runc'])} | {ratio(vals['ocirun'], vals['crun'])} |")
@@ -585,6 +710,11 @@ def parse_args(argv):
                         "else --ocirun)")
     p.add_argument("--output", help="where to save the table (default bench/results/<date>-<host>.md)")
     p.add_argument("--no-save", action="store_true")
+    p.add_argument("--podman", action="store_true",
+                   help="also time `podman run --rm` with each runtime (private podman storage; "
+                        "adds ~1 min)")
+    p.add_argument("--only", help="comma-separated cases to run (run, lifecycle, state, exec, "
+                   "kill_delete, podman, seq, par...; the other rows are n/a)")
     p.add_argument("--checkpoint", action="store_true",
                    help="also time checkpoint and restore (needs criu >= 4.1 on PATH)")
     a = p.parse_args(argv)
@@ -596,6 +726,7 @@ def parse_args(argv):
     a.seq = a.seq or (5 if q else 100)
     a.par = a.par or (3 if q else 20)
     a.ocirun = a.ocirun or shutil.which("ocirun")
+    a.python = interpreter_of(a.ocirun) if a.ocirun else sys.executable
     return a
 
 
@@ -626,6 +757,7 @@ def main(argv=None):
     rootless = {}  # runtime name -> the same runtime run by the rootless user
     errors = []
     unpacked = {}
+    pms, pm_why = {}, None
     try:
         mounted = ensure_tmpfs(base)
         if mounted:
@@ -644,7 +776,10 @@ def main(argv=None):
                 if name == "ocirun" and a.rootless_ocirun:
                     rootless[name].path = a.rootless_ocirun
         why = None if user else f"no user {a.rootless_user!r} (the rootless tests create it)"
-        med = run_cases(a, runtimes, bundles, failed, errors, rootless, why)
+        if a.podman:
+            pms, pm_why = podman_setup(runtimes, base, tmp)
+        med = run_cases(a, runtimes, bundles, failed, errors, rootless, why,
+                        extra={"podman": pms, "podman_why": pm_why, "python": a.python})
         if a.unpack and "ocirun" not in failed:
             layout = make_layout(os.path.join(tmp, "rootfs"), os.path.join(tmp, "layout"))
             try:
@@ -652,6 +787,7 @@ def main(argv=None):
             except BenchError as e:
                 errors.append(f"unpack: {e}")
     finally:
+        podman_teardown(pms, runtimes)
         for rt in runtimes + list(rootless.values()):
             rt.clean()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -659,7 +795,7 @@ def main(argv=None):
             subprocess.run(["umount", base], check=False)
         shutil.rmtree(base, ignore_errors=True)
 
-    rows = row_labels(a.seq, a.par, a.checkpoint)
+    rows = row_labels(a.seq, a.par, a.checkpoint, a.podman)
     lines, fail_notes = table(rows, med, failed)
     fail_notes += [f"- n/a in one case: {e}" for e in errors]
     if unpacked:
@@ -673,7 +809,8 @@ def main(argv=None):
     header = [f"# ocirun vs runc vs crun — {time.strftime('%Y-%m-%d %H:%M')}", ""]
     header += machine_header()
     header.append(f"- load average (1, 5, 15 min) before: {load_before}; after: {loadavg()}")
-    header.append(f"- python: {platform.python_version()} ({sys.executable})")
+    header.append(f"- python: {platform.python_version()} ({sys.executable}); ocirun's interpreter: "
+                  f"{a.python}")
     header.append(f"- this checkout: {git_describe()} (ocirun below is whatever is installed)")
     for name in RUNTIMES:
         header.append(f"- {name}: {paths[name] or 'not found'} — "
@@ -704,7 +841,7 @@ def rootless_user(name):
         return None
 
 
-def run_cases(a, runtimes, bundles, failed, errors, rootless=None, rootless_why=None):
+def run_cases(a, runtimes, bundles, failed, errors, rootless=None, rootless_why=None, extra=None):
     """Probe each runtime, then every case with runtimes alternating; -> medians.
 
     A runtime whose probe fails goes to failed (whole column n/a); one that
@@ -724,12 +861,18 @@ def run_cases(a, runtimes, bundles, failed, errors, rootless=None, rootless_why=
     batch = a.batch_repeats
     plan = [(case_run, single, a.warmup), (case_rootless_run, single, a.warmup),
             (case_lifecycle, single, a.warmup),
-            (case_state, single, a.warmup), (case_kill_delete, single, a.warmup)]
+            (case_state, single, a.warmup), (case_exec, single, a.warmup),
+            (case_kill_delete, single, a.warmup)]
     if a.checkpoint:
         plan.append((case_checkpoint, single, a.warmup))
+    if getattr(a, "podman", False):
+        plan.append((case_podman, single, a.warmup))
     plan += [(case_seq, batch, 0), (case_par, batch, 0)]
+    if getattr(a, "only", None):
+        plan = [p for p in plan if p[0].__name__[5:] in a.only.split(",")]
     for case, iterations, warm in plan:
-        ctx = {"seq": a.seq, "par": a.par, "rootless": rootless, "rootless_why": rootless_why}
+        ctx = {"seq": a.seq, "par": a.par, "rootless": rootless, "rootless_why": rootless_why,
+               "python": getattr(a, "python", sys.executable), **(extra or {})}
         broken = set()
         for i in range(iterations):
             for rt in active:
@@ -776,6 +919,7 @@ def rss_pass(active, bundles, repeats, errors):
                 pid = read_pid(pidfile)
                 rt.rss_call("start", cid)
                 rt.rss_call("state", cid)
+                rt.rss_call("exec", cid, "/bin/true")
                 rt.rss_call("kill", cid, "KILL")
                 wait_exit(pid)
                 rt.rss_call("delete", cid)

@@ -11,6 +11,7 @@
 #define NR_exit_group 231
 #define NR_memfd_create 319
 #define NR_execveat 322
+#define NR_openat 257
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
     long r;
@@ -51,6 +52,11 @@ __asm__(".text\n.global _start\n_start:\n"
 #else
 #error "ocirun: unsupported architecture"
 #endif
+
+/* the new mount API has one number on every architecture */
+#define NR_fsopen 430
+#define NR_fsconfig 431
+#define NR_fsmount 432
 
 #define sys3(n, a, b, c) sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 

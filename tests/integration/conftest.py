@@ -22,7 +22,7 @@ SITE = [p for p in dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.ge
 HAVE_RUNC = shutil.which("runc") is not None
 
 # As setup.py writes it: ocirun-launch drops PYTHON* and runs the interpreter
-# -IS from a sealed memfd copy.
+# -IS through a detached read-only overlayfs (else a sealed memfd copy).
 LAUNCHER = f"""#!{REPO}/ocirun/ocirun-launch {os.path.realpath(sys.executable)}
 import gc
 import sys

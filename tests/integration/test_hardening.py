@@ -2,11 +2,12 @@
 inputs found by fuzzing. Each test failed before its fix."""
 import os
 import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import new_id, oci_files, pids_with, wait_until
+from conftest import REPO, new_id, oci_files, pids_with, wait_until
 
 
 @pytest.fixture
@@ -84,25 +85,66 @@ def test_launcher_is_immune_to_python_variables(oci, tmp_path):
     assert not os.path.exists(marker)
 
 
-def test_every_ocirun_process_runs_a_sealed_interpreter_copy(oci, running):
+OVERLAYFS_MAGIC = 0x794C7630
+
+
+def _statfs_type(path):
+    import ctypes
+    buf = ctypes.create_string_buffer(128)  # struct statfs; f_type comes first
+    assert ctypes.CDLL(None, use_errno=True).statfs(path.encode(), buf) == 0
+    return int.from_bytes(buf.raw[:8], "little")
+
+
+def test_every_ocirun_process_runs_a_sealed_interpreter(oci, running):
     """Item 2: /proc/PID/exe of ocirun (so of the init and exec helper, its
-    forks) is a sealed memfd: nothing can write it; and it costs one small copy."""
-    import fcntl
+    forks) can never be opened for writing: as root it is the interpreter seen
+    through a read-only overlayfs mount attached nowhere (issue 13: no 7 MB
+    copy per command), never the host's file."""
+    import errno
 
     p = subprocess.Popen(oci.cmd("exec", running, "sh", "-c", "read x"), stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         exe = f"/proc/{p.pid}/exe"
-        # ocirun-launch first, then the copy it executes.
-        wait_until(lambda: os.readlink(exe).startswith("/memfd:python"), what="the interpreter copy")
-        fd = os.open(exe, os.O_RDONLY)
+        # ocirun-launch first, then the interpreter it executes.
+        wait_until(lambda: not os.readlink(exe).endswith("ocirun-launch"), what="the interpreter")
+        host = os.stat(os.path.realpath(sys.executable))
+        assert (os.stat(exe).st_dev, os.stat(exe).st_ino) != (host.st_dev, host.st_ino)
+        assert _statfs_type(exe) == OVERLAYFS_MAGIC
+        for how in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC):
+            with pytest.raises(OSError) as e:
+                os.close(os.open(exe, how))
+            assert e.value.errno == errno.EROFS
+        fd = os.open(exe, os.O_PATH)  # reopening an O_PATH fd: the same mount
         try:
-            seals = fcntl.fcntl(fd, 1034)  # F_GET_SEALS
-            assert seals & 15 == 15  # seal, shrink, grow, write
+            with pytest.raises(OSError) as e:
+                os.close(os.open(f"/proc/self/fd/{fd}", os.O_WRONLY))
+            assert e.value.errno == errno.EROFS
         finally:
             os.close(fd)
+        # attached nowhere: no mount table shows it
+        lower = "lowerdir=" + os.path.dirname(os.path.realpath(sys.executable)) + ":"
+        assert lower not in open("/proc/self/mountinfo").read()
+        assert lower not in open(f"/proc/{p.pid}/mountinfo").read()
     finally:
         p.communicate(b"\n", timeout=30)
+
+
+def test_launch_falls_back_to_a_sealed_memfd_copy(tmp_path):
+    """Where the overlay cannot be made (rootless, or a path overlayfs's option
+    syntax cannot carry, as here) the interpreter runs from a sealed memfd copy."""
+    odd = tmp_path / "a:b"
+    odd.mkdir()
+    (odd / "python3").symlink_to(os.path.realpath(sys.executable))
+    script = tmp_path / "probe.py"
+    script.write_text("import fcntl, os\n"
+                      "print(os.readlink('/proc/self/exe'))\n"
+                      "fd = os.open('/proc/self/exe', os.O_RDONLY)\n"
+                      "print(fcntl.fcntl(fd, 1034) & 15)\n")  # F_GET_SEALS: seal, shrink, grow, write
+    launch = os.path.join(REPO, "ocirun", "ocirun-launch")
+    out = subprocess.run([launch, str(odd / "python3"), str(script)], capture_output=True,
+                         text=True, timeout=30, check=True).stdout.splitlines()
+    assert out[0].startswith("/memfd:python") and out[1] == "15"
 
 
 # ---- item 10: exec -d racing delete -f (no pid namespace of its own) ----------------

@@ -62,3 +62,49 @@ def test_valid_create_path_never_imports_jsonschema(tmp_path):
         subprocess.run(["bash", os.path.join(REPO, "bundles", "mkrootfs.sh"), rootfs], check=True)
     mods = loaded_modules(code)
     assert not {"jsonschema", "json", "re", "enum", "socket", "shutil", "pathlib"} & mods, sorted(mods)
+
+
+# What `exec` of a process into a running container may load (issue 13): no
+# json (re, enum, functools, collections), no socket/selectors (only with -t),
+# no copy, no jsonschema.
+EXEC_ALLOWED = STATE_ALLOWED | {
+    "ocirun.commands.exec", "ocirun.capabilities", "ocirun.captable", "ocirun.cgroups",
+    "ocirun.cgroups.base", "ocirun.cgroups.mounts", "ocirun.cgroups.v1", "ocirun.cgroups.v2",
+    "ocirun.execproc", "ocirun.initproc", "ocirun.launcher", "ocirun.lsm", "ocirun.namespaces",
+    "ocirun.paths", "ocirun.procattrs", "ocirun.signals", "ocirun.sync", "ocirun.syscalls",
+    "ocirun.hooks", "ocirun.rootfs", "ocirun.mountopts", "ocirun._shim", "ocirun._shim.lib",
+    "_cffi_backend", "errno", "resource", "select",
+}
+
+
+def test_exec_imports_only_its_allow_list(tmp_path):
+    """A real exec of /bin/true into a real running container, in a fresh -I -S interpreter."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    rootfs = os.path.join(REPO, "bundles", "busybox", "rootfs")
+    if not os.path.isdir(rootfs):
+        subprocess.run(["bash", os.path.join(REPO, "bundles", "mkrootfs.sh"), rootfs], check=True)
+    import json
+
+    with open(os.path.join(REPO, "bundles", "busybox", "config.json")) as f:
+        config = json.load(f)
+    config["root"] = {"path": rootfs, "readonly": True}
+    config["process"]["args"] = ["sleep", "1000"]
+    config["process"]["terminal"] = False
+    (bundle / "config.json").write_text(json.dumps(config))
+    root, cid = str(tmp_path / "root"), f"imports-{os.getpid()}"
+    paths = [REPO] + list(dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib")))
+    cli = ("import sys; sys.path[:0] = %r\nfrom ocirun import cli\n"
+           "sys.exit(cli.main(sys.argv[1:]))") % paths
+    subprocess.run([sys.executable, "-I", "-S", "-c", cli, "--root", root, "run", "-d", "--bundle",
+                    str(bundle), cid], check=True, timeout=60, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL)
+    try:
+        code = ("from ocirun import cli\n"
+                "assert cli.main(['--root', %r, 'exec', %r, '/bin/true']) == 0\n") % (root, cid)
+        mods = loaded_modules(code)
+    finally:
+        subprocess.run([sys.executable, "-I", "-S", "-c", cli, "--root", root, "delete", "--force", cid],
+                       check=True, timeout=60)
+    assert not {"json", "re", "enum", "socket", "selectors", "copy", "jsonschema"} & mods, sorted(mods)
+    assert mods <= EXEC_ALLOWED, sorted(mods - EXEC_ALLOWED)

@@ -237,9 +237,11 @@ def main(argv=None):
             raise OciError("--systemd-cgroup: the systemd cgroup driver is not supported: "
                            "configure the engine for cgroupfs (without --systemd-cgroup)")
         if opts["root"] is None:
-            from ocirun import rootless
+            opts["root"] = "/run/ocirun"
+            if os.environ.get("XDG_RUNTIME_DIR"):  # only then may it differ (runc's rule)
+                from ocirun import rootless
 
-            opts["root"] = rootless.state_root()
+                opts["root"] = rootless.state_root()
         opts["rootless_mode"] = g["rootless"]
         opts["systemd_cgroup"] = g["systemd-cgroup"]
         opts["criu"] = g["criu"]

@@ -71,7 +71,7 @@ EXEC_ALLOWED = STATE_ALLOWED | {
     "ocirun.commands.exec", "ocirun.capabilities", "ocirun.captable", "ocirun.cgroups",
     "ocirun.cgroups.base", "ocirun.cgroups.mounts", "ocirun.cgroups.v1", "ocirun.cgroups.v2",
     "ocirun.execproc", "ocirun.initproc", "ocirun.launcher", "ocirun.lsm", "ocirun.namespaces",
-    "ocirun.paths", "ocirun.procattrs", "ocirun.signals", "ocirun.sync", "ocirun.syscalls",
+    "ocirun.paths", "ocirun.procattrs", "ocirun.signals", "ocirun.sync", "ocirun.syscalls", "ocirun.sysops",
     "ocirun.hooks", "ocirun.rootfs", "ocirun.mountopts", "ocirun._shim", "ocirun._shim.lib",
     "_cffi_backend", "errno", "resource", "select",
 }

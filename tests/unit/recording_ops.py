@@ -24,7 +24,7 @@ from ocirun import sysops
 
 READS = ("openat2", "fstatfs_type", "statvfs", "fstat", "mountinfo")
 FD_RESULT = ("open_tree", "fsmount_new")
-FD_ARGS = ("fd", "dirfd", "from_dirfd", "to_dirfd", "path", "src", "dst", "target", "new_root")
+FD_ARGS = ("fd", "dirfd", "dir_fd", "from_dirfd", "to_dirfd", "path", "src", "dst", "target", "new_root")
 
 
 class Call:

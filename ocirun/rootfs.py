@@ -86,7 +86,7 @@ def idmapped_tree(src, userns_fd, spec, ops=REAL):
     tree = ops.open_tree(-100, src, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | rec)
     try:
         ops.mount_setattr(tree, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if spec.idmap_recursive else 0),
-                         attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
+                          attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
     except BaseException:
         os.close(tree)
         raise

@@ -49,7 +49,8 @@ def test_bind_is_one_mount_on_the_made_directory(root, ops, option, flags):
 def test_bind_of_a_file_makes_an_empty_file_and_a_relative_source_is_the_bundles(root, ops):
     with open(os.path.join(root.bundle, "hosts"), "w") as f:
         f.write("x")
-    [m] = plan(root, ops, {"destination": "/etc/hosts", "type": "bind", "source": "hosts", "options": ["bind"]})
+    [m] = plan(root, ops, {"destination": "/etc/hosts", "type": "bind", "source": "hosts",
+                           "options": ["bind"]})
     assert m.src == os.path.join(root.bundle, "hosts")
     assert at(root, m) == "/etc/hosts"
     st = os.lstat(os.path.join(root.path, "etc/hosts"))
@@ -252,7 +253,8 @@ def test_sysfs_eperm_falls_back_to_a_bind_of_the_hosts_sys(root, ops):
 def test_a_failed_mount_names_the_entry_source_and_destination(root, ops):
     ops.fail("mount", errno.EPERM, when=lambda c: c.fstype == "tmpfs")
     with pytest.raises(OciError, match=r"^mounts\[1\]: mount tmpfs to /run: operation not permitted$"):
-        plan(root, ops, {"destination": "/a", "type": "bind", "source": source_dir(root), "options": ["bind"]},
+        plan(root, ops, {"destination": "/a", "type": "bind", "source": source_dir(root),
+                         "options": ["bind"]},
              {"destination": "/run", "type": "tmpfs", "source": "tmpfs"})
 
 

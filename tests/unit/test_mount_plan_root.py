@@ -216,6 +216,32 @@ def test_devices_are_made_in_the_root_with_the_exact_mode_and_owner(root, ops):
     assert stat.S_IMODE(os.stat(os.path.join(root.path, "dev/fuse")).st_mode) == 0o600
 
 
+def test_staged_devices_are_made_on_a_new_tmpfs_and_cloned_one_by_one(ops, tmp_path):
+    """With a user namespace the parent (host root) makes the nodes on a
+    detached tmpfs (fsmount), owned by the mapped host ids, and hands the init
+    one open_tree clone each; FIFOs are left to the init."""
+    ops.script("fsmount_new", lambda call: os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    ops.script("mknod", lambda call: os.close(os.open(call.path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC,
+                                                      0, dir_fd=call.dir_fd)))
+    devices = [{"path": "/dev/fifo", "type": "p"}, {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0,
+                                                     "uid": 5, "gid": 6}]
+    staged = rootfs.staged_devices(devices, lambda u: 1000 + u, lambda g: 2000 + g, ops)
+    for fd in staged.values():
+        os.close(fd)
+    assert sorted(staged) == ["dev/full", "dev/null", "dev/random", "dev/sda", "dev/tty", "dev/urandom",
+                              "dev/zero"]
+    [fs] = ops.of("fsmount_new")
+    assert (fs.fstype, fs.options, fs.attr_flags) == ("tmpfs", [("mode", "0700")],
+                                                      mo.MOUNT_ATTR_NOSUID | mo.MOUNT_ATTR_NOEXEC)
+    sda = ops.of("mknod")[0]
+    assert (sda.mode, sda.device) == (stat.S_IFBLK | 0o666, os.makedev(8, 0))
+    assert [(c.uid, c.gid) for c in ops.of("chown")][0] == (1005, 2006)
+    clones = ops.of("open_tree")
+    assert [c.path for c in clones] == [c.path for c in ops.of("mknod")]
+    assert {c.flags for c in clones} == {sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC}
+    assert {c.where["dirfd"] for c in clones} == {str(tmp_path)}
+
+
 def test_rootless_devices_are_binds_of_the_hosts_nodes(root, ops):
     rootfs.create_devices(root.fd, [], bind=True, ops=ops)
     binds = ops.of("mount")

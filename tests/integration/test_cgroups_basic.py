@@ -13,8 +13,7 @@ import uuid
 
 import pytest
 
-from ocirun.cgroups import create_manager, detect
-from ocirun.cgroups.base import Manager
+from ocirun.cgroups import create_manager, detect, load_manager
 from ocirun.cgroups.mounts import detect_layout, own_cgroups, own_for
 from ocirun.errors import CgroupError
 
@@ -142,7 +141,7 @@ def test_join_for_exec_does_not_create(manager, procs):
     p1, p2 = spawn(), spawn()
     procs += [p1, p2]
     manager.apply(p1.pid)
-    again = Manager.from_dict(saved)
+    again = load_manager(saved)
     again.join(p2.pid)
     assert sorted(manager.pids()) == sorted([p1.pid, p2.pid])
     assert proc_cgroups(p2.pid) == proc_cgroups(p1.pid)

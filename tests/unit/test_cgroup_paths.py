@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ocirun.cgroups import create_manager, detect
-from ocirun.cgroups.base import Manager
+from ocirun.cgroups import load_manager
 from ocirun.cgroups.mounts import Hierarchy, Layout, detect_layout, own_cgroups, own_for, parse_mountinfo
 from ocirun.cgroups.paths import hierarchy_dir, parse_cgroups_path, resolve
 from ocirun.errors import CgroupError, InvalidSpec
@@ -227,7 +227,7 @@ def test_create_manager_and_round_trip(tmp_path, text):
     m = create_manager("/o/c", "c", mountinfo=mi)
     m.created = [m.paths[next(iter(m.paths))]]
     d = json.loads(json.dumps(m.to_dict()))
-    m2 = Manager.from_dict(d)
+    m2 = load_manager(d)
     assert type(m2) is type(m) and m2.mode == m.mode
     assert m2.paths == m.paths and m2.created == m.created
     assert list(m2.paths) == list(m.paths)  # order matters: v1 first, cgroup2 last
@@ -235,9 +235,9 @@ def test_create_manager_and_round_trip(tmp_path, text):
 
 def test_from_dict_rejects_garbage():
     with pytest.raises(CgroupError):
-        Manager.from_dict({"paths": {}})
+        load_manager({"paths": {}})
     with pytest.raises(CgroupError):
-        Manager.from_dict({"mode": "weird", "paths": {}})
+        load_manager({"mode": "weird", "paths": {}})
 
 
 def test_path_lookup_by_controller(tmp_path):

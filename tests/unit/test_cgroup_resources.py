@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocirun.cgroups import base, create_manager, detect
+from ocirun.cgroups import base, create_manager, detect, load_manager
 from ocirun.cgroups import resources_v2 as r2
-from ocirun.cgroups.base import Manager
 from ocirun.errors import CgroupError, InvalidSpec
 
 V2_FILES = {
@@ -240,7 +239,7 @@ def test_v2_unified_unknown_controller(v2dir):
 
 
 def test_v2_manager_set_goes_to_its_directory(v2dir):
-    m = Manager.from_dict({"mode": "unified", "paths": {"unified": str(v2dir)}, "created": []})
+    m = load_manager({"mode": "unified", "paths": {"unified": str(v2dir)}, "created": []})
     assert m.set({"pids": {"limit": 5}}) == []
     assert read(v2dir, "pids.max") == "5"
     assert not m.is_frozen()
@@ -524,7 +523,7 @@ def test_create_survives_a_parent_removed_by_another_delete(tmp_path, monkeypatc
     parent = tmp_path / "shared"
     parent.mkdir()
     leaf = parent / "c1"
-    m = Manager.from_dict({"mode": "unified", "paths": {"unified": str(leaf)}, "root": str(tmp_path)})
+    m = load_manager({"mode": "unified", "paths": {"unified": str(leaf)}, "root": str(tmp_path)})
     real_mkdir = os.mkdir
     calls = []
 
@@ -552,10 +551,11 @@ device_rules = st.fixed_dictionaries(
 def test_device_rule_is_a_valid_line_or_invalid_spec(rule):
     import re
 
-    from ocirun.cgroups.resources_v1 import device_rule
+    from ocirun.cgroups.devices import line as device_line, parse_rule
 
     try:
-        line = device_rule(rule, 3)
+        _allow, kind, major, minor, mask = parse_rule(rule, 3)
+        line = device_line(kind, major, minor, mask)
     except InvalidSpec as e:
         assert e.path.startswith("linux.resources.devices[3].")
         return

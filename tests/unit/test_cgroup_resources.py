@@ -53,6 +53,9 @@ def writes(monkeypatch):
     from ocirun.cgroups import resources_v1 as r1
 
     monkeypatch.setattr(r1, "write_file", spy)
+    from ocirun.cgroups import resources  # the shared writer of v2 files and linux.resources.unified
+
+    monkeypatch.setattr(resources, "write_file", spy)
     return seen
 
 

@@ -37,12 +37,9 @@ def run_hooks(hooks, state, phase, *, timeout_default=None, cwd=None, warn=None)
     step 13); `warn(msg)` reports it (default: "ocirun: warning: msg" on
     stderr; pass Logger.warning to also log it). Other phases: the first
     failure raises HookError ("prestart hook #0 (/bin/false) failed: exit status 1")."""
-    if not hooks:
-        return
-    payload = _payload(state)
-    for index, hook in enumerate(hooks):
+    for index, hook in enumerate(hooks or ()):
         try:
-            _run(hook, payload, timeout_default, cwd)
+            run_hook(hook, state, timeout_default=timeout_default, cwd=cwd)
         except HookError as err:
             msg = f"{phase} hook #{index} ({_hook_path(err, hook)}) {getattr(err, 'detail', err)}"
             if phase == "poststop":

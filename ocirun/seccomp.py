@@ -413,9 +413,3 @@ class Filter:
             os.close(fd)
 
     __call__ = load
-
-    def export_bpf(self, fd):
-        """Write the compiled BPF program to fd (for debugging and tests)."""
-        rc = self.lib.seccomp_export_bpf(self.ctx, fd)
-        if rc < 0:
-            raise OSError(-rc, f"seccomp_export_bpf: {os.strerror(-rc)}")

@@ -10,13 +10,6 @@ Importing this package reads nothing; detection happens on call.
 from .mounts import DEFAULT_ROOT, UNIFIED  # noqa: F401  (tiny, no I/O)
 
 
-def detect(root=DEFAULT_ROOT, mountinfo="/proc/self/mountinfo"):
-    """"unified" (pure v2 at root), "hybrid" (v1 plus a cgroup2 mount) or "legacy" (v1 only)."""
-    from .mounts import detect_layout
-
-    return detect_layout(root, mountinfo).mode
-
-
 def create_manager(cgroups_path, container_id, *, root=DEFAULT_ROOT, mountinfo="/proc/self/mountinfo", own=None):
     """A manager for the container's cgroup (nothing is created until create()/apply()).
 

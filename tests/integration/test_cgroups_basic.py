@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from ocirun.cgroups import create_manager, detect, load_manager
+from ocirun.cgroups import create_manager, load_manager
 from ocirun.cgroups.mounts import detect_layout, own_cgroups, own_for
 from ocirun.errors import CgroupError
 
@@ -106,7 +106,7 @@ def test_create_covers_every_mounted_hierarchy(manager):
 
 
 def test_hybrid_includes_the_unified_hierarchy():
-    if detect() != "hybrid":
+    if detect_layout().mode != "hybrid":
         pytest.skip("host is not hybrid")
     m = create_manager(f"/{TEST_TOP}/x", "x")
     assert m.paths["unified"].startswith(detect_layout().get("unified").mountpoint + "/")

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from ocirun.cgroups import devices as dv
 from ocirun.cgroups import ebpf
+from ocirun.cgroups.base import controllers_of
 from ocirun.cgroups.mounts import detect_layout
 from ocirun.cgroups.v2 import V2Manager
 
@@ -34,7 +35,7 @@ def _v2_mount():
 
 
 def _v1_devices():
-    h = next((h for h in detect_layout().hierarchies if "devices" in h.controllers), None)
+    h = next((h for h in detect_layout().hierarchies if "devices" in controllers_of(h.name)), None)
     return h.mountpoint if h else None
 
 

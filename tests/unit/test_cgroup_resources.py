@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocirun.cgroups import base, create_manager, detect, load_manager
+from ocirun.cgroups import base, create_manager, load_manager
+from ocirun.cgroups.mounts import detect_layout
 from ocirun.cgroups import resources_v2 as r2
 from ocirun.errors import CgroupError, InvalidSpec
 
@@ -260,7 +261,7 @@ def test_non_integer_values_are_invalid_spec(v2dir):
 
 def _v1_host():
     try:
-        return os.geteuid() == 0 and detect() != "unified"
+        return os.geteuid() == 0 and detect_layout().mode != "unified"
     except CgroupError:
         return False
 
@@ -472,7 +473,7 @@ def test_v1_write_order_is_runcs(v1, writes):
 
 @v1_only
 def test_hybrid_unified_key(v1):
-    if detect() != "hybrid":
+    if detect_layout().mode != "hybrid":
         pytest.skip("host is not hybrid")
     v1.set({"unified": {"cgroup.max.depth": "3"}})
     assert rd(v1, "unified", "cgroup.max.depth") == "3"

@@ -26,6 +26,11 @@ def num(obj, key, section):
     return value
 
 
+def nums(obj, section, *keys):
+    """num() of each key in turn, with 0 for an absent one (the limits where 0 means unset)."""
+    return [num(obj, key, section) or 0 for key in keys]
+
+
 def pids_value(limit):
     """config-linux.md#pids: -1 (any negative) is "max"; 0 is a real limit."""
     return "max" if limit < 0 else str(limit)

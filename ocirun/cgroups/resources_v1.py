@@ -12,7 +12,7 @@ import errno
 
 from ..errors import CgroupError
 from .base import try_read, write_file
-from .resources import num, page_size, pids_value, rdma_lines, set_unified
+from .resources import num, nums, page_size, pids_value, rdma_lines, set_unified
 
 
 def _need(d, controller, what):
@@ -71,11 +71,8 @@ def set_memory(d, res, warnings):
     mem = res.get("memory")
     if not mem:
         return
-    limit = num(mem, "limit", "memory") or 0
-    swap = num(mem, "swap", "memory") or 0
-    reservation = num(mem, "reservation", "memory") or 0
-    kernel = num(mem, "kernel", "memory") or 0
-    kernel_tcp = num(mem, "kernelTCP", "memory") or 0
+    limit, swap, reservation, kernel, kernel_tcp = nums(mem, "memory", "limit", "swap", "reservation", "kernel",
+                                                       "kernelTCP")
     swappiness = num(mem, "swappiness", "memory")
     hierarchy = mem.get("useHierarchy")
     wanted = limit or swap or reservation or kernel or kernel_tcp or mem.get("disableOOMKiller") \
@@ -131,13 +128,10 @@ def set_cpu(d, res, warnings):
     cpu = res.get("cpu")
     if not cpu:
         return
-    shares = num(cpu, "shares", "cpu") or 0
-    quota = num(cpu, "quota", "cpu") or 0
-    period = num(cpu, "period", "cpu") or 0
+    shares, quota, period = nums(cpu, "cpu", "shares", "quota", "period")
     burst = num(cpu, "burst", "cpu")
     idle = num(cpu, "idle", "cpu")
-    rt_runtime = num(cpu, "realtimeRuntime", "cpu") or 0
-    rt_period = num(cpu, "realtimePeriod", "cpu") or 0
+    rt_runtime, rt_period = nums(cpu, "cpu", "realtimeRuntime", "realtimePeriod")
     if not (shares or quota or period or burst is not None or idle is not None or rt_runtime or rt_period):
         return
     d = _need(d, "cpu", "cpu limits")

@@ -12,7 +12,7 @@ import math
 
 from ..errors import CgroupError
 from .base import try_read, write_file
-from .resources import num, page_size, pids_value, rdma_lines, set_unified, write_unified
+from .resources import num, nums, page_size, pids_value, rdma_lines, set_unified, write_unified
 
 
 # -- conversions from the v1-shaped spec values ---------------------------------------
@@ -78,9 +78,7 @@ def set_memory(d, res, warnings):
     mem = res.get("memory")
     if not mem:
         return
-    limit = num(mem, "limit", "memory") or 0
-    swap = num(mem, "swap", "memory") or 0
-    reservation = num(mem, "reservation", "memory") or 0
+    limit, swap, reservation = nums(mem, "memory", "limit", "swap", "reservation")
     for key in ("kernel", "kernelTCP"):
         if num(mem, key, "memory"):
             warnings.append(f"memory.{key} is not supported on cgroup v2; ignored")
@@ -148,8 +146,7 @@ def set_cpu(d, res, warnings):
     if num(cpu, "realtimeRuntime", "cpu") or num(cpu, "realtimePeriod", "cpu"):
         raise CgroupError("cpu.realtimeRuntime/realtimePeriod cannot be applied: cgroup v2 has no realtime settings")
     weight = cpu_weight(num(cpu, "shares", "cpu") or 0)
-    quota = num(cpu, "quota", "cpu") or 0
-    period = num(cpu, "period", "cpu") or 0
+    quota, period = nums(cpu, "cpu", "quota", "period")
     burst = num(cpu, "burst", "cpu")
     idle = num(cpu, "idle", "cpu")
     if idle is not None:

@@ -85,7 +85,7 @@ def is_frozen_v1(d):
 
 
 class V1Manager(Manager):
-    mode = "legacy"  # or "hybrid"; from_dict/create_manager set it
+    mode = "legacy"  # or "hybrid"; load_manager/create_manager set it
 
     def _prepare(self, name, d):
         if "cpuset" in controllers_of(name):

@@ -1,4 +1,5 @@
-"""The cgroup manager shared by v1 and v2: directories, joining, pids, kill, destroy.
+"""The cgroup manager shared by v1 and v2: directories, joining, pids, kill, destroy; and the
+cgroup2 freeze/kill files both drive (v1 on a hybrid host). Imports neither v1 nor v2.
 
 A manager is a dict {hierarchy name: directory} plus the list of directories
 it created itself, so that delete removes exactly those (and whatever the

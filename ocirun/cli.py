@@ -199,7 +199,9 @@ def usage(cmd=None):
     """runc-style help (ocirun/help.py: imported only here, off every other path)."""
     from ocirun import help
 
-    return help.command_help(cmd) if cmd else help.main_help()
+    if cmd:
+        return help.command_help(cmd, COMMANDS[cmd][0], COMMANDS[cmd][3])
+    return help.main_help(COMMANDS, GLOBAL_FLAGS, version_text())
 
 
 def main(argv=None):

@@ -37,12 +37,9 @@ def run_hooks(hooks, state, phase, *, timeout_default=None, cwd=None, warn=None)
     step 13); `warn(msg)` reports it (default: "ocirun: warning: msg" on
     stderr; pass Logger.warning to also log it). Other phases: the first
     failure raises HookError ("prestart hook #0 (/bin/false) failed: exit status 1")."""
-    if not hooks:
-        return
-    payload = _payload(state)
-    for index, hook in enumerate(hooks):
+    for index, hook in enumerate(hooks or ()):
         try:
-            _run(hook, payload, timeout_default, cwd)
+            run_hook(hook, state, timeout_default=timeout_default, cwd=cwd)
         except HookError as err:
             msg = f"{phase} hook #{index} ({_hook_path(err, hook)}) {getattr(err, 'detail', err)}"
             if phase == "poststop":
@@ -168,18 +165,7 @@ def _supervise(pid, payload, in_w, err_r, exec_r, fds, timeout):
             reaped = True
             return report.decode("utf-8", "replace"), False, b""
         deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            pidfd = os.pidfd_open(pid)
-            fds.append(pidfd)
-        except OSError:  # pre-5.3 kernel or a seccomp filter: poll waitpid
-            pidfd = None
-        os.set_blocking(in_w, False)
-        os.set_blocking(err_r, False)
-        poller = select.poll()
-        poller.register(err_r, select.POLLIN)
-        poller.register(in_w, select.POLLOUT)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
+        poller, pidfd = _poller(pid, in_w, err_r, fds)
         tail = bytearray()
         sent = 0
         while True:
@@ -216,6 +202,23 @@ def _supervise(pid, payload, in_w, err_r, exec_r, fds, timeout):
                 os.waitpid(pid, 0)
             except OSError:
                 pass
+
+
+def _poller(pid, in_w, err_r, fds):
+    """poll() on the hook's stdin, its stderr and (where the kernel has them) its pidfd."""
+    try:
+        pidfd = os.pidfd_open(pid)
+        fds.append(pidfd)
+    except OSError:  # pre-5.3 kernel or a seccomp filter: poll waitpid
+        pidfd = None
+    os.set_blocking(in_w, False)
+    os.set_blocking(err_r, False)
+    poller = select.poll()
+    poller.register(err_r, select.POLLIN)
+    poller.register(in_w, select.POLLOUT)
+    if pidfd is not None:
+        poller.register(pidfd, select.POLLIN)
+    return poller, pidfd
 
 
 def _child(path, argv, env, cwd, in_r, err_w, exec_w, maxfd):

@@ -1,4 +1,5 @@
-"""The cgroup manager shared by v1 and v2: directories, joining, pids, kill, destroy.
+"""The cgroup manager shared by v1 and v2: directories, joining, pids, kill, destroy; and the
+cgroup2 freeze/kill files both drive (v1 on a hybrid host). Imports neither v1 nor v2.
 
 A manager is a dict {hierarchy name: directory} plus the list of directories
 it created itself, so that delete removes exactly those (and whatever the
@@ -42,18 +43,6 @@ def _write_error(path, value, e):
     return err
 
 
-def read_file(directory, name):
-    path = os.path.join(directory, name)
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError as e:
-        err = CgroupError(f"failed to read {path}: {_text(e)}")
-        err.errno = e.errno
-        err.file = path
-        raise err from None
-
-
 def try_read(directory, name):
     """Contents, or None when the file cannot be read (missing controller, cgroup gone)."""
     try:
@@ -76,7 +65,7 @@ def controllers_of(name):
 
 
 class Manager:
-    """Use create_manager() to make one, Manager.from_dict() to reload one from a state file."""
+    """Use cgroups.create_manager() to make one, cgroups.load_manager() to reload one from a state file."""
 
     mode = None  # "unified", "hybrid" or "legacy"; set by subclasses
 
@@ -91,22 +80,6 @@ class Manager:
 
     def to_dict(self):
         return {"mode": self.mode, "root": self.root, "paths": dict(self.paths), "created": list(self.created)}
-
-    @staticmethod
-    def from_dict(d):
-        try:
-            mode, paths = d["mode"], d["paths"]
-        except (KeyError, TypeError):
-            raise CgroupError(f"invalid saved cgroup state: {d!r}") from None
-        if mode == "unified":
-            from .v2 import V2Manager as cls
-        elif mode in ("hybrid", "legacy"):
-            from .v1 import V1Manager as cls
-        else:
-            raise CgroupError(f"invalid saved cgroup mode {mode!r}")
-        m = cls(paths, d.get("created", ()), d.get("root"))
-        m.mode = mode
-        return m
 
     def __repr__(self):
         return f"{type(self).__name__}({self.mode!r}, {self.paths!r})"
@@ -172,7 +145,6 @@ class Manager:
         for d in self.paths.values():
             write_procs(d, pid)
 
-    join_path = join
 
     # -- processes -----------------------------------------------------------
 
@@ -246,6 +218,60 @@ class Manager:
             self.created = [d for d in self.created if os.path.isdir(d)]
             raise CgroupError(failed[0])
         self.created = []
+
+
+# -- cgroup2 files: a v2 manager's only hierarchy, a hybrid v1 manager's second one --
+
+FREEZE_TIMEOUT = 5.0  # seconds for a cgroup2 freeze or thaw to settle
+
+
+def unified_events(d):
+    """cgroup.events as a dict ({"populated": "1", "frozen": "0"})."""
+    text = try_read(d, "cgroup.events") or ""
+    return dict(line.split(None, 1) for line in text.splitlines() if " " in line)
+
+
+def unified_set_frozen(d, frozen, timeout=FREEZE_TIMEOUT):
+    """Write cgroup.freeze and wait until cgroup.events reports the new state."""
+    want = "1" if frozen else "0"
+    write_file(d, "cgroup.freeze", want)
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        ev = unified_events(d)
+        if not ev and not os.path.isdir(d):
+            raise CgroupError(f"cgroup {d} disappeared while {'freezing' if frozen else 'thawing'}")
+        if ev.get("frozen", want).strip() == want:
+            return
+        if time.monotonic() >= deadline:
+            if frozen:
+                # Never leave a half-frozen container behind.
+                try:
+                    write_file(d, "cgroup.freeze", "0")
+                except CgroupError:
+                    pass
+                raise CgroupError(f"unable to freeze {d}: cgroup.events still says frozen 0 after {timeout:g}s")
+            raise CgroupError(f"unable to thaw {d}: cgroup.events still says frozen 1 (is a parent frozen?)")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def unified_is_frozen(d):
+    # cgroup.freeze holds what was asked for this cgroup (runc reads the same);
+    # a cgroup frozen only through a parent is not "paused" by us.
+    text = try_read(d, "cgroup.freeze")
+    return bool(text) and text.strip() == "1"
+
+
+def unified_kill(d):
+    """SIGKILL everything in `d` and below through cgroup.kill. False if the kernel lacks it."""
+    try:
+        write_file(d, "cgroup.kill", "1")
+    except CgroupError as e:
+        if getattr(e, "errno", None) in (errno.ENOENT, errno.EACCES, errno.EPERM):
+            return False  # kernel < 5.14
+        raise
+    return True
 
 
 def write_procs(d, pid):

@@ -24,10 +24,6 @@ class Hierarchy:
         self.mountpoint = mountpoint
         self.mount_root = mount_root  # the hierarchy path seen at mountpoint
 
-    @property
-    def controllers(self):
-        return () if self.version == 2 else tuple(self.name.split(","))
-
     def __repr__(self):
         return f"Hierarchy({self.name!r}, v{self.version}, {self.mountpoint!r}, root={self.mount_root!r})"
 

@@ -1,7 +1,9 @@
 """Read a bundle's config.json and locate its root filesystem.
 
-Only the standard json module: the schema and semantic checks come later
-(spec.schema, spec.validate), so a bad file fails here with one plain line.
+Only JSON syntax is checked here, with the C scanner (ocirun.fastjson, no
+`import json`); the json module is imported only to explain a file that does
+not parse. The schema and semantic checks come later (spec.schema,
+spec.validate), so a bad file fails here with one plain line.
 """
 
 import errno

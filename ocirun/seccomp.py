@@ -32,7 +32,7 @@ import os
 
 from ocirun import fastjson as json
 
-from ocirun.errors import InvalidSpec, OciError
+from ocirun.errors import InvalidSpec, OciError, describe, os_error
 
 BASE = "linux.seccomp"
 
@@ -190,7 +190,7 @@ def _set_attr(ctx, attr, value, path, what):
     _, lib = _lib()
     rc = lib.seccomp_attr_set(ctx, attr, value)
     if rc < 0:
-        raise InvalidSpec(path, f"{what}: libseccomp {_version()}: {os.strerror(-rc).lower()}")
+        raise InvalidSpec(path, f"{what}: libseccomp {_version()}: {describe(rc)}")
 
 
 def prepare(cfg, proc, *, warn=None):
@@ -231,7 +231,7 @@ def prepare(cfg, proc, *, warn=None):
             raise InvalidSpec(path, f"{arch} cannot be added: libseccomp needs one byte order "
                                     "for all architectures of a filter")
         if rc < 0 and rc != -17:  # EEXIST: the native one, always there
-            raise InvalidSpec(path, f"add {arch}: {os.strerror(-rc).lower()}")
+            raise InvalidSpec(path, os_error("add", rc, arch))
 
     flags = cfg.get("flags") or []
     if not isinstance(flags, list):
@@ -293,7 +293,7 @@ def prepare(cfg, proc, *, warn=None):
                 rc = lib.seccomp_rule_add_array(ctx, action, nr, len(group), arr)
                 if rc < 0:
                     raise InvalidSpec(npath, f"add {_describe_action(action)} rule for {sys_name}: "
-                                             f"libseccomp {_version()}: {os.strerror(-rc).lower()}")
+                                             f"libseccomp {_version()}: {describe(rc)}")
     if skipped and warn is not None:
         warn(f"{BASE}: syscalls unknown to libseccomp {_version()} left to the default action: "
              + ", ".join(sorted(set(skipped))))
@@ -368,8 +368,7 @@ class Filter:
             s.connect(self.listener_path)
         except OSError as e:
             s.close()
-            raise OciError(f"{BASE}.listenerPath: connect {self.listener_path}: "
-                           f"{os.strerror(e.errno).lower()}") from None
+            raise OciError(f"{BASE}.listenerPath: {os_error('connect', e, self.listener_path)}") from None
         self.listener_fd = s.detach()
         return self.listener_fd
 
@@ -392,13 +391,13 @@ class Filter:
             payload = json.dumps(msg).encode()  # before the load: fewer syscalls after it
         rc = lib.seccomp_load(self.ctx)
         if rc < 0:
-            raise OciError(f"{BASE}: load the filter: {os.strerror(-rc).lower()}")
+            raise OciError(f"{BASE}: {os_error('load the filter', rc)}")
         self.loaded = True
         if payload is None:
             return
         fd = lib.seccomp_notify_fd(self.ctx)
         if fd < 0:
-            raise OciError(f"{BASE}: get the notify fd: {os.strerror(-fd).lower()}")
+            raise OciError(f"{BASE}: {os_error('get the notify fd', fd)}")
         sock = socket.socket(fileno=self.listener_fd)
         self.listener_fd = None
         try:
@@ -406,8 +405,7 @@ class Filter:
             if sent < len(payload):
                 sock.sendall(payload[sent:])  # fds went with the first part only
         except OSError as e:
-            raise OciError(f"{BASE}.listenerPath: send to {self.listener_path}: "
-                           f"{os.strerror(e.errno).lower()}") from None
+            raise OciError(f"{BASE}.listenerPath: {os_error('send to', e, self.listener_path)}") from None
         finally:
             sock.close()
             os.close(fd)
@@ -418,4 +416,4 @@ class Filter:
         """Write the compiled BPF program to fd (for debugging and tests)."""
         rc = self.lib.seccomp_export_bpf(self.ctx, fd)
         if rc < 0:
-            raise OSError(-rc, f"seccomp_export_bpf: {os.strerror(-rc)}")
+            raise OSError(-rc, os_error("seccomp_export_bpf", rc))

@@ -21,7 +21,7 @@ def _write(d, name, value):
     try:
         write_file(d, name, value)
     except CgroupError as e:
-        if getattr(e, "errno", None) in (errno.ENOENT, errno.EACCES, errno.EPERM) and "." in name:
+        if e.errno in (errno.ENOENT, errno.EACCES, errno.EPERM) and "." in name:
             ctrl = name.split(".", 1)[0]
             avail = (try_read(d, "cgroup.controllers") or "").split()
             if ctrl != "cgroup" and ctrl not in avail and os.path.isdir(d):
@@ -117,7 +117,7 @@ def set_memory(d, res, warnings):
             _write(d, "memory.swap.max", sw)
         except CgroupError as e:
             # No swap accounting: "no limit" and "no swap" are already true.
-            if getattr(e, "errno", None) != errno.ENOENT or sw not in ("max", "0"):
+            if e.errno != errno.ENOENT or sw not in ("max", "0"):
                 raise
     if limit:
         _write(d, "memory.max", _max(limit))
@@ -177,7 +177,7 @@ def set_cpu(d, res, warnings):
             _write(d, "cpu.max.burst", burst)
         except CgroupError as e:
             # A bigger burst may only fit once the new quota is in place.
-            if getattr(e, "errno", None) != errno.EINVAL or not quota:
+            if e.errno != errno.EINVAL or not quota:
                 raise
             deferred = burst
     if quota or period:
@@ -220,7 +220,7 @@ def set_hugetlb(d, res, warnings):
             try:
                 write_file(d, f"hugetlb.{size}.rsvd.max", value)
             except CgroupError as e:
-                if getattr(e, "errno", None) != errno.ENOENT:
+                if e.errno != errno.ENOENT:
                     raise
                 rsvd_ok = False  # kernel < 5.7
 

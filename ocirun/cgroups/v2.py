@@ -53,7 +53,7 @@ def kill(d):
     try:
         write_file(d, "cgroup.kill", "1")
     except CgroupError as e:
-        if getattr(e, "errno", None) in (errno.ENOENT, errno.EACCES, errno.EPERM):
+        if e.errno in (errno.ENOENT, errno.EACCES, errno.EPERM):
             return False  # kernel < 5.14
         raise
     return True

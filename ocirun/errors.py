@@ -22,7 +22,7 @@ def describe(err):
     errno (or errno 0) is described by str(err)."""
     import os  # already loaded: a dict lookup, no import (safe after the root switch)
 
-    number = err if isinstance(err, int) else getattr(err, "errno", None)
+    number = err if isinstance(err, int) else err.errno
     if number:
         return os.strerror(abs(number)).lower()
     return str(err)

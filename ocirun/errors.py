@@ -31,9 +31,10 @@ def describe(err):
 def os_error(op, err, path=None, detail=None):
     """The one line for a failed operation: 'op path: text (detail)'.
 
-    os_error("mkdir", e, "/run/x") -> 'mkdir /run/x: permission denied'."""
+    os_error("mkdir", e, "/run/x") -> 'mkdir /run/x: permission denied'.
+    With errno 0 or None there is no text: 'op path'."""
     what = op if path is None else f"{op} {path}"
-    text = describe(err) if (err or not isinstance(err, int)) else ""
+    text = "" if err is None or err == 0 else describe(err)
     msg = f"{what}: {text}" if text else what
     return f"{msg} ({detail})" if detail else msg
 
@@ -111,4 +112,4 @@ class SyscallError(OciError):
     def __init__(self, op, errno_, path=None, detail=None):
         self.op = op
         self.path = path
-        super().__init__(os_error(op, errno_ or 0, path, detail), errno=errno_)
+        super().__init__(os_error(op, errno_, path, detail), errno=errno_)

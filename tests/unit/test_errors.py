@@ -45,7 +45,7 @@ def test_os_error_detail_goes_last_in_parentheses(n, detail):
 def test_without_errno_the_exception_speaks_for_itself():
     assert describe(OSError("short netlink message")) == "short netlink message"
     assert os_error("recv", OSError("short read")) == "recv: short read"
-    assert os_error("personality", 0) == "personality"  # no errno: no text
+    assert os_error("personality", 0) == os_error("personality", None) == "personality"  # no text
 
 
 @given(ERRNOS, WORDS, WORDS)

@@ -42,7 +42,7 @@ class Logger:
         self.prefix = "" if "_OCI_SYNCPIPE" in os.environ else "ocirun: "
 
     def configure(self, path, fmt, debug):
-        from ocirun.errors import OciError, UsageError
+        from ocirun.errors import OciError, UsageError, os_error
 
         if fmt not in ("text", "json"):
             raise UsageError(f"invalid log-format: {fmt}")
@@ -53,7 +53,7 @@ class Logger:
             try:
                 os.close(_open(path))
             except OSError as e:
-                raise OciError(f"open log file {path}: {os.strerror(e.errno).lower()}") from None
+                raise OciError(os_error("open log file", e, path)) from None
         self.path = path
 
     def _line(self, level, msg, when):

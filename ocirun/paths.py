@@ -12,6 +12,7 @@ import stat
 
 from ocirun import syscalls as sc
 from ocirun.sysops import REAL
+from ocirun.errors import os_error
 
 O_PATH = os.O_PATH | os.O_CLOEXEC
 RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
@@ -60,14 +61,14 @@ def mkdir_all(root_fd, path, mode=0o755, _links=0, ops=REAL):
         except OSError as e:
             if e.errno != errno.ENOENT:
                 os.close(fd)
-                raise OSError(e.errno, f"mkdir {path}: {os.strerror(e.errno)}", path) from None
+                raise OSError(e.errno, os_error("mkdir", e, path), path) from None
             try:
                 os.mkdir(part, mode, dir_fd=fd)
             except FileExistsError:
                 pass  # raced, or a dangling symlink: the open below decides
             except OSError as e2:
                 os.close(fd)
-                raise OSError(e2.errno, f"mkdir {path}: {os.strerror(e2.errno)}", path) from None
+                raise OSError(e2.errno, os_error("mkdir", e2, path), path) from None
             try:
                 try:
                     nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY, ops=ops)
@@ -79,7 +80,7 @@ def mkdir_all(root_fd, path, mode=0o755, _links=0, ops=REAL):
                     nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY, ops=ops)
             except OSError as e3:
                 os.close(fd)
-                raise OSError(e3.errno, f"mkdir {path}: {os.strerror(e3.errno)}", path) from None
+                raise OSError(e3.errno, os_error("mkdir", e3, path), path) from None
         os.close(fd)
         fd = nfd
     return fd

@@ -32,7 +32,7 @@ import os
 
 from ocirun import fastjson as json
 
-from ocirun.errors import InvalidSpec, OciError
+from ocirun.errors import InvalidSpec, OciError, describe, os_error
 
 BASE = "linux.seccomp"
 
@@ -190,7 +190,7 @@ def _set_attr(ctx, attr, value, path, what):
     _, lib = _lib()
     rc = lib.seccomp_attr_set(ctx, attr, value)
     if rc < 0:
-        raise InvalidSpec(path, f"{what}: libseccomp {_version()}: {os.strerror(-rc).lower()}")
+        raise InvalidSpec(path, f"{what}: libseccomp {_version()}: {describe(rc)}")
 
 
 def prepare(cfg, proc, *, warn=None):
@@ -252,7 +252,7 @@ def _add_archs(ctx, archs):
             raise InvalidSpec(path, f"{arch} cannot be added: libseccomp needs one byte order "
                                     "for all architectures of a filter")
         if rc < 0 and rc != -17:  # EEXIST: the native one, always there
-            raise InvalidSpec(path, f"add {arch}: {os.strerror(-rc).lower()}")
+            raise InvalidSpec(path, os_error("add", rc, arch))
 
 
 def _set_flags(ctx, flags):
@@ -315,7 +315,7 @@ def _add_rule(ctx, cfg, rule, rpath, default, skipped):
             rc = lib.seccomp_rule_add_array(ctx, action, nr, len(group), arr)
             if rc < 0:
                 raise InvalidSpec(npath, f"add {_describe_action(action)} rule for {sys_name}: "
-                                         f"libseccomp {_version()}: {os.strerror(-rc).lower()}")
+                                         f"libseccomp {_version()}: {describe(rc)}")
     return notify
 
 
@@ -400,8 +400,7 @@ class Filter:
             s.connect(self.listener_path)
         except OSError as e:
             s.close()
-            raise OciError(f"{BASE}.listenerPath: connect {self.listener_path}: "
-                           f"{os.strerror(e.errno).lower()}") from None
+            raise OciError(f"{BASE}.listenerPath: {os_error('connect', e, self.listener_path)}") from None
         self.listener_fd = s.detach()
         return self.listener_fd
 
@@ -424,13 +423,13 @@ class Filter:
             payload = json.dumps(msg).encode()  # before the load: fewer syscalls after it
         rc = lib.seccomp_load(self.ctx)
         if rc < 0:
-            raise OciError(f"{BASE}: load the filter: {os.strerror(-rc).lower()}")
+            raise OciError(f"{BASE}: {os_error('load the filter', rc)}")
         self.loaded = True
         if payload is None:
             return
         fd = lib.seccomp_notify_fd(self.ctx)
         if fd < 0:
-            raise OciError(f"{BASE}: get the notify fd: {os.strerror(-fd).lower()}")
+            raise OciError(f"{BASE}: {os_error('get the notify fd', fd)}")
         sock = socket.socket(fileno=self.listener_fd)
         self.listener_fd = None
         try:
@@ -438,8 +437,7 @@ class Filter:
             if sent < len(payload):
                 sock.sendall(payload[sent:])  # fds went with the first part only
         except OSError as e:
-            raise OciError(f"{BASE}.listenerPath: send to {self.listener_path}: "
-                           f"{os.strerror(e.errno).lower()}") from None
+            raise OciError(f"{BASE}.listenerPath: {os_error('send to', e, self.listener_path)}") from None
         finally:
             sock.close()
             os.close(fd)

@@ -10,14 +10,10 @@ import os
 import _signal as signal  # not `signal`: it loads enum
 import time
 
-from ..errors import CgroupError
+from ..errors import CgroupError, describe
 
 PROCS = "cgroup.procs"
 DESTROY_TIMEOUT = 3.0  # seconds to wait for dying processes to leave a cgroup
-
-
-def _text(e):
-    return os.strerror(e.errno).lower() if e.errno else str(e)
 
 
 def write_file(directory, name, value):
@@ -37,10 +33,7 @@ def write_file(directory, name, value):
 
 
 def _write_error(path, value, e):
-    err = CgroupError(f'failed to write "{value}" to {path}: {_text(e)}')
-    err.errno = e.errno
-    err.file = path
-    return err
+    return CgroupError(f'failed to write "{value}" to {path}: {describe(e)}', errno=e.errno, file=path)
 
 
 def try_read(directory, name):
@@ -268,7 +261,7 @@ def unified_kill(d):
     try:
         write_file(d, "cgroup.kill", "1")
     except CgroupError as e:
-        if getattr(e, "errno", None) in (errno.ENOENT, errno.EACCES, errno.EPERM):
+        if e.errno in (errno.ENOENT, errno.EACCES, errno.EPERM):
             return False  # kernel < 5.14
         raise
     return True
@@ -281,7 +274,7 @@ def write_procs(d, pid):
             write_file(d, PROCS, pid)
             return
         except CgroupError as e:
-            if getattr(e, "errno", None) != errno.EINVAL or attempt == 4:
+            if e.errno != errno.EINVAL or attempt == 4:
                 raise
             time.sleep(0.02)
 
@@ -307,7 +300,7 @@ def _mkdir_chain(d):
                 _rmdir_quiet(q)
             if isinstance(e, FileNotFoundError):
                 raise
-            raise CgroupError(f"failed to create cgroup {p}: {_text(e)}") from None
+            raise CgroupError(f"failed to create cgroup {p}: {describe(e)}") from None
         made.append(p)
     return made
 
@@ -332,7 +325,7 @@ def _rmdir_parent(d):
         os.rmdir(d)
     except OSError as e:
         if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
-            return f"failed to remove cgroup {d}: {_text(e)}"
+            return f"failed to remove cgroup {d}: {describe(e)}"
     return None
 
 
@@ -353,10 +346,10 @@ def _remove_tree(top, deadline):
                 break
             except OSError as e:
                 if e.errno not in (errno.EBUSY, errno.ENOTEMPTY, errno.EAGAIN):
-                    return f"failed to remove cgroup {d}: {_text(e)}"
+                    return f"failed to remove cgroup {d}: {describe(e)}"
                 if time.monotonic() >= deadline:
                     left = len(read_procs(d))
-                    return f"failed to remove cgroup {d}: {_text(e)} ({left} process(es) still in it)"
+                    return f"failed to remove cgroup {d}: {describe(e)} ({left} process(es) still in it)"
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)
     return None

@@ -6,7 +6,7 @@ named "unified". Those names are also the keys of a manager's `paths`.
 """
 import os
 
-from ..errors import CgroupError
+from ..errors import CgroupError, os_error
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 UNIFIED = "unified"
@@ -127,7 +127,7 @@ def detect_layout(root=DEFAULT_ROOT, mountinfo="/proc/self/mountinfo"):
         with open(mountinfo) as f:
             text = f.read()
     except OSError as e:
-        raise CgroupError(f"read {mountinfo}: {os.strerror(e.errno).lower()}") from None
+        raise CgroupError(os_error("read", e, mountinfo), errno=e.errno, file=mountinfo) from None
     mode, hierarchies = _mode(parse_mountinfo(text, root), root)
     if mode:
         return Layout(mode, root, hierarchies)

@@ -63,7 +63,7 @@ def write_unified(d, name, value):
     try:
         write_file(d, name, value)
     except CgroupError as e:
-        if getattr(e, "errno", None) in (errno.ENOENT, errno.EACCES, errno.EPERM) and "." in name:
+        if e.errno in (errno.ENOENT, errno.EACCES, errno.EPERM) and "." in name:
             ctrl = name.split(".", 1)[0]
             avail = (try_read(d, "cgroup.controllers") or "").split()
             if ctrl != "cgroup" and ctrl not in avail and os.path.isdir(d):

@@ -58,7 +58,7 @@ def _set_limit(d, value):
     try:
         write_file(d, "memory.limit_in_bytes", value)
     except CgroupError as e:
-        if getattr(e, "errno", None) == errno.EBUSY:
+        if e.errno == errno.EBUSY:
             usage = (try_read(d, "memory.usage_in_bytes") or "?").strip()
             peak = (try_read(d, "memory.max_usage_in_bytes") or "?").strip()
             raise CgroupError(
@@ -153,7 +153,7 @@ def set_cpu(d, res, warnings):
         try:
             _write_or_defer(d, "cpu.cfs_burst_us", burst, bool(quota), retry)
         except CgroupError as e:
-            if getattr(e, "errno", None) != errno.ENOENT:
+            if e.errno != errno.ENOENT:
                 raise
             warnings.append("cpu.burst is not supported by this kernel; ignored")
     if quota:
@@ -171,7 +171,7 @@ def set_cpu(d, res, warnings):
         try:
             write_file(d, "cpu.rt_runtime_us", rt_runtime)
         except CgroupError as e:
-            if getattr(e, "errno", None) != errno.EINVAL:
+            if e.errno != errno.EINVAL:
                 raise
             # New cgroups get a realtime budget of 0, and no child may exceed its parent.
             raise CgroupError(f"{e} (the parent cgroup's cpu.rt_runtime_us must leave room for it)") from None
@@ -183,7 +183,7 @@ def _write_or_defer(d, name, value, can_retry, retry):
     try:
         write_file(d, name, value)
     except CgroupError as e:
-        if getattr(e, "errno", None) != errno.EINVAL or not can_retry:
+        if e.errno != errno.EINVAL or not can_retry:
             raise
         retry.append((name, value))
 

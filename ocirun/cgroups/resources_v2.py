@@ -100,7 +100,7 @@ def set_memory(d, res, warnings):
             write_unified(d, "memory.swap.max", sw)
         except CgroupError as e:
             # No swap accounting: "no limit" and "no swap" are already true.
-            if getattr(e, "errno", None) != errno.ENOENT or sw not in ("max", "0"):
+            if e.errno != errno.ENOENT or sw not in ("max", "0"):
                 raise
     if limit:
         write_unified(d, "memory.max", _max(limit))
@@ -159,7 +159,7 @@ def set_cpu(d, res, warnings):
             write_unified(d, "cpu.max.burst", burst)
         except CgroupError as e:
             # A bigger burst may only fit once the new quota is in place.
-            if getattr(e, "errno", None) != errno.EINVAL or not quota:
+            if e.errno != errno.EINVAL or not quota:
                 raise
             deferred = burst
     if quota or period:
@@ -202,7 +202,7 @@ def set_hugetlb(d, res, warnings):
             try:
                 write_file(d, f"hugetlb.{size}.rsvd.max", value)
             except CgroupError as e:
-                if getattr(e, "errno", None) != errno.ENOENT:
+                if e.errno != errno.ENOENT:
                     raise
                 rsvd_ok = False  # kernel < 5.7
 

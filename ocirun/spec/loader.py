@@ -10,7 +10,7 @@ import errno
 import os
 import stat
 
-from ocirun.errors import InvalidSpec, OciError, SyscallError
+from ocirun.errors import InvalidSpec, OciError, SyscallError, describe, os_error
 
 CONFIG_NAME = "config.json"
 MAX_INPUT = 32 << 20  # far above any real config; bounds what one read may hold
@@ -28,7 +28,7 @@ def read_input(path, what):
     try:
         mode = os.fstat(fd).st_mode
         if fd and stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            raise IsADirectoryError(errno.EISDIR, describe(errno.EISDIR), path)
         if fd and not stat.S_ISREG(mode):
             raise OciError(f"{what}: not a regular file")
         chunks, n = [], 0
@@ -156,8 +156,7 @@ def rootfs_path(config, bundle):
     try:
         st = os.lstat(result)
     except OSError as e:
-        text = os.strerror(e.errno).lower() if e.errno else str(e)
-        raise InvalidSpec("root.path", f"invalid rootfs: stat {result}: {text}") from None
+        raise InvalidSpec("root.path", f"invalid rootfs: {os_error('stat', e, result)}") from None
     # Compare the lexical and the resolved path, with the bundle part already
     # resolved: any difference is a symlink (or '..' through one) in root.path.
     # realpath() of the raw join follows 'x/..' through x as the kernel would.

@@ -7,7 +7,7 @@ own; the init itself enters the others.
 import os
 
 from ocirun import syscalls as sc
-from ocirun.errors import OciError
+from ocirun.errors import OciError, os_error
 from ocirun.sysops import REAL
 
 FLAGS = {
@@ -45,8 +45,7 @@ class Plan:
                     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                 except OSError as e:
                     self.close()
-                    raise OciError(f"linux.namespaces[{i}].path: open {path}: "
-                                   f"{os.strerror(e.errno).lower()}") from None
+                    raise OciError(f"linux.namespaces[{i}].path: {os_error('open', e, path)}") from None
                 self.entries[t] = ("join", fd, i, path)
                 _check_type(fd, t, i, path, self)
             else:
@@ -71,7 +70,7 @@ class Plan:
                 self.ops.unshare(FLAGS[t])
         except OSError as err:
             what = f"setns into {t} namespace {path}" if kind == "join" else f"unshare {t} namespace"
-            raise OciError(f"linux.namespaces[{i}]: {what}: {os.strerror(err.errno).lower()}") from None
+            raise OciError(f"linux.namespaces[{i}]: {os_error(what, err)}") from None
 
     def close(self):
         for kind, fd, _i, _p in self.entries.values():

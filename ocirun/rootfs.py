@@ -11,7 +11,7 @@ import stat
 from ocirun import mountopts as mo
 from ocirun import paths
 from ocirun import syscalls as sc
-from ocirun.errors import OciError
+from ocirun.errors import OciError, describe, os_error
 from ocirun.sysops import REAL
 
 DEFAULT_DEVICES = (  # path, major, minor (runc's defaults; all char, 0666)
@@ -24,8 +24,7 @@ MUST_BE_DIR = ("proc", "sysfs")  # CVE-2019-19921: never mounted over a symlink
 
 
 def _err(what, e, dest=None):
-    text = os.strerror(e.errno).lower() if e.errno else str(e)
-    return OciError(f"{what}: {text}" if dest is None else f"{what} {dest}: {text}")
+    return OciError(os_error(what, e, dest))
 
 
 def prepare_root(rootfs, propagation, own_ns=True, ops=REAL):
@@ -74,7 +73,7 @@ def do_mounts(rootfs, root_fd, mounts, bundle, ctx, ops=REAL):
         except OSError as e:
             dest = m.get("destination")
             raise OciError(f"mounts[{i}]: mount {m.get('source') or m.get('type')} to {dest}: "
-                           f"{os.strerror(e.errno).lower() if e.errno else e}") from None
+                           f"{describe(e)}") from None
 
 
 def idmapped_tree(src, userns_fd, spec, ops=REAL):
@@ -366,7 +365,7 @@ def staged_devices(devices, to_host_uid, to_host_gid, ops=REAL):
             except OSError as e:
                 for fd in out.values():
                     os.close(fd)
-                raise OciError(f"{what}: mknod /{rel}: {os.strerror(e.errno).lower()}") from None
+                raise OciError(f"{what}: {os_error('mknod', e, '/' + rel)}") from None
     finally:
         os.close(mnt)
     return out
@@ -387,7 +386,7 @@ def create_devices(root_fd, devices, staged=None, bind=False, ops=REAL):
                 finally:
                     os.close(target)
             except OSError as e:
-                raise OciError(f"{what}: mount /{rel}: {os.strerror(e.errno).lower()}") from None
+                raise OciError(f"{what}: {os_error('mount', e, '/' + rel)}") from None
         else:
             _mknod(root_fd, rel, mode, dev, uid, gid, what, ops)
 
@@ -400,7 +399,7 @@ def _bind_dev(root_fd, rel, host_path, what, ops):
         finally:
             os.close(target)
     except OSError as e:
-        raise OciError(f"{what}: bind {host_path}: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"{what}: {os_error('bind', e, host_path)}") from None
 
 
 def _mknod(root_fd, rel, mode, dev, uid, gid, what, ops):
@@ -422,7 +421,7 @@ def _mknod(root_fd, rel, mode, dev, uid, gid, what, ops):
         finally:
             os.close(fd)
     except OSError as e:
-        raise OciError(f"{what}: mknod /{rel}: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"{what}: {os_error('mknod', e, '/' + rel)}") from None
     finally:
         os.close(pfd)
 

@@ -10,7 +10,7 @@ recomputed from the init process on every read: pid plus its start time in
 """
 import fcntl
 from ocirun import fastjson as json
-import os
+from ocirun import fastos as os
 
 from ocirun import SPEC_VERSION
 from ocirun.errors import ContainerExists, ContainerNotFound, OciError, UsageError

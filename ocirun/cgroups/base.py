@@ -5,7 +5,7 @@ it created itself, so that delete removes exactly those (and whatever the
 container created below them) and never a parent someone else made.
 """
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import _signal as signal  # not `signal`: it loads enum
 import time
 

@@ -1,6 +1,6 @@
 """cgroup v2: the pure unified layout, plus the helpers hybrid uses on its cgroup2 mount."""
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import _signal as signal  # not `signal`: it loads enum
 import time
 

@@ -312,6 +312,13 @@ def _rmdir_parent(d):
 
 def _remove_tree(top, deadline):
     """rmdir `top` and every sub-cgroup below it, deepest first. Returns an error text or None."""
+    try:
+        os.rmdir(top)  # the usual case (no sub-cgroup, nobody left): no stat, no walk
+        return None
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass  # sub-cgroups, processes still leaving, not a directory: below
     if not os.path.isdir(top):
         return None
     subdirs = []

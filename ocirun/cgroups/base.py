@@ -6,7 +6,7 @@ it created itself, so that delete removes exactly those (and whatever the
 container created below them) and never a parent someone else made.
 """
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import _signal as signal  # not `signal`: it loads enum
 import time
 
@@ -331,6 +331,13 @@ def _rmdir_parent(d):
 
 def _remove_tree(top, deadline):
     """rmdir `top` and every sub-cgroup below it, deepest first. Returns an error text or None."""
+    try:
+        os.rmdir(top)  # the usual case (no sub-cgroup, nobody left): no stat, no walk
+        return None
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass  # sub-cgroups, processes still leaving, not a directory: below
     if not os.path.isdir(top):
         return None
     subdirs = []

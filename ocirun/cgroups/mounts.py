@@ -4,7 +4,7 @@ A hierarchy is named by its controllers as the kernel lists them in the
 mount options ("memory", "cpu,cpuacct", "name=systemd"); the cgroup2 one is
 named "unified". Those names are also the keys of a manager's `paths`.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ..errors import CgroupError, os_error
 

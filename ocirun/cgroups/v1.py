@@ -3,7 +3,7 @@
 In hybrid mode the container also joins the cgroup2 hierarchy (runc does the
 same), which gives us cgroup.kill and a second freezer.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import _signal as signal  # not `signal`: it loads enum
 import time
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ocirun import fastos
 from ocirun.cgroups import base, create_manager, load_manager
 from ocirun.cgroups.mounts import detect_layout
 from ocirun.cgroups import resources_v2 as r2
@@ -508,6 +509,7 @@ def test_v2_manager_create_enables_controllers_and_destroys(tmp_path, monkeypatc
 
     with monkeypatch.context() as mp:
         mp.setattr(os, "mkdir", mkdir_like_cgroupfs)
+        mp.setattr(fastos, "mkdir", mkdir_like_cgroupfs)  # what cgroups/base.py calls
         m.create()
     assert m.created == [str(root / "a"), str(root / "a" / "b")]
     # config-linux.md#unified: controllers enabled down to the container's parent
@@ -538,6 +540,7 @@ def test_create_survives_a_parent_removed_by_another_delete(tmp_path, monkeypatc
         real_mkdir(path, mode)
 
     monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    monkeypatch.setattr(fastos, "mkdir", racing_mkdir)  # what cgroups/base.py calls
     m.create()
     assert leaf.is_dir()
     assert m.created == [str(parent), str(leaf)]  # the parent is ours now

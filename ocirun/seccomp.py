@@ -30,6 +30,7 @@ Choices, where runc and the spec leave room:
 """
 import os
 
+from ocirun import SPEC_VERSION
 from ocirun import fastjson as json
 
 from ocirun.errors import InvalidSpec, OciError
@@ -385,7 +386,7 @@ class Filter:
             if self.listener_fd is None:
                 raise OciError(f"{BASE}.listenerPath: not connected (connect_listener was not called)")
             st = dict(state or {})
-            msg = {"ociVersion": st.get("ociVersion", "1.3.0"), "fds": ["seccompFd"],
+            msg = {"ociVersion": st.get("ociVersion", SPEC_VERSION), "fds": ["seccompFd"],
                    "pid": st.get("pid") or os.getpid(), "state": st}
             if self.metadata:
                 msg["metadata"] = self.metadata

@@ -77,8 +77,8 @@ MPOL_FLAGS = {
     "MPOL_F_RELATIVE_NODES": 1 << 14,
     "MPOL_F_NUMA_BALANCING": 1 << 13,
 }
-_MPOL_NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
-_MPOL_NEED_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
+MPOL_NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
+MPOL_NEED_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
 
 DEFAULT_UMASK = 0o022  # runc's, when process.user.umask is absent
 _U64_MAX = (1 << 64) - 1
@@ -287,9 +287,9 @@ def mempolicy_args(mp):
     if mode not in MPOL_MODES:
         raise InvalidSpec("linux.memoryPolicy.mode", f"unknown memory policy mode {mode!r}")
     nodes = parse_cpu_list(mp.get("nodes") or "", "linux.memoryPolicy.nodes")
-    if nodes and mode in _MPOL_NO_NODES:
+    if nodes and mode in MPOL_NO_NODES:
         raise InvalidSpec("linux.memoryPolicy.nodes", f"{mode} takes no nodes")
-    if not nodes and mode in _MPOL_NEED_NODES:
+    if not nodes and mode in MPOL_NEED_NODES:
         raise InvalidSpec("linux.memoryPolicy.nodes", f"{mode} needs at least one node")
     flags = 0
     for i, flag in enumerate(mp.get("flags") or ()):

@@ -14,27 +14,10 @@ import os
 
 from ocirun.errors import InvalidSpec
 
-from ocirun.procattrs import RLIMITS  # noqa: E402 - one table, used by both
-
-NAMESPACE_TYPES = ("mount", "pid", "network", "uts", "ipc", "user", "cgroup", "time")
-
-
-SCHED_POLICIES = (
-    "SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE",
-    "SCHED_DEADLINE",
-)
-SCHED_FLAGS = (
-    "SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM", "SCHED_FLAG_DL_OVERRUN",
-    "SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_UTIL_CLAMP_MIN",
-    "SCHED_FLAG_UTIL_CLAMP_MAX",
-)
-IOPRIO_CLASSES = ("IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE")
-MPOL_MODES = (
-    "MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED",
-    "MPOL_PREFERRED_MANY", "MPOL_LOCAL",
-)
-MPOL_FLAGS = ("MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES")
-PERSONALITY_DOMAINS = ("LINUX", "LINUX32")
+# The tables live with the code that applies them; checked here by name.
+from ocirun.namespaces import ORDER as NAMESPACE_TYPES
+from ocirun.procattrs import (IOPRIO_CLASSES, MPOL_FLAGS, MPOL_MODES, MPOL_NEED_NODES, MPOL_NO_NODES,
+                              PERSONALITY_DOMAINS, RLIMITS, SCHED_FLAGS, SCHED_POLICIES)
 # The spec lists the first four; runc also takes the recursive forms, and
 # containerd's CRI plugin sets "rslave"/"rshared", so we accept them too.
 ROOTFS_PROPAGATIONS = (
@@ -678,10 +661,9 @@ def check_memory_policy(cx):
             nodes = parse_id_list(text)
         except ValueError:
             raise InvalidSpec(f"{base}.nodes", f"invalid node list {_q(text)}") from None
-    if mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and nodes:
+    if mode in MPOL_NO_NODES and nodes:
         raise InvalidSpec(f"{base}.nodes", f"{mode} takes no nodes")
-    needs_nodes = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
-    if mode in needs_nodes and not nodes:
+    if mode in MPOL_NEED_NODES and not nodes:
         raise InvalidSpec(f"{base}.nodes", f"{mode} needs at least one node")
 
 

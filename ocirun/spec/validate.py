@@ -16,6 +16,7 @@ from ocirun.errors import InvalidSpec
 
 # The tables live with the code that applies them; checked here by name.
 from ocirun.namespaces import ORDER as NAMESPACE_TYPES
+from ocirun.paths import clean
 from ocirun.procattrs import (IOPRIO_CLASSES, MPOL_FLAGS, MPOL_MODES, MPOL_NEED_NODES, MPOL_NO_NODES,
                               PERSONALITY_DOMAINS, RLIMITS, SCHED_FLAGS, SCHED_POLICIES)
 # The spec lists the first four; runc also takes the recursive forms, and
@@ -67,20 +68,6 @@ def _arr(value):
 
 def _int(value, default=0):
     return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _lexical_clean(path):
-    """Resolve '.', '..' and repeated slashes lexically, inside '/'."""
-    parts = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
 
 
 def parse_id_list(text):
@@ -470,7 +457,7 @@ def check_mounts(cx):
         dest = m.get("destination")
         if not isinstance(dest, str) or not dest:
             raise InvalidSpec(f"{base}.destination", "mount destination must not be empty")
-        if _lexical_clean(dest) == "/":
+        if not clean(dest):  # "", "/", "/a/..": the root itself
             raise InvalidSpec(f"{base}.destination", f"mount destination {dest} is on the top of rootfs")
         if not dest.startswith("/"):
             cx.warn(f"{base}.destination",
@@ -510,7 +497,7 @@ def check_devices(cx):
         path = d.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
             raise InvalidSpec(f"{base}.path", "device path must be absolute")
-        if _lexical_clean(path) == "/":
+        if not clean(path):
             raise InvalidSpec(f"{base}.path", "device path must not be /")
         if t == "p":
             continue

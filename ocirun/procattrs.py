@@ -15,8 +15,8 @@ import errno
 import os
 import resource
 
-from ocirun import syscalls
-from ocirun.errors import InvalidSpec, SyscallError
+from ocirun import cpulist, syscalls
+from ocirun.errors import InvalidSpec, SyscallError, quote
 
 # getrlimit(2) resource numbers (asm-generic, x86 and arm share them).
 RLIMITS = {
@@ -84,7 +84,6 @@ DEFAULT_UMASK = 0o022  # runc's, when process.user.umask is absent
 _U64_MAX = (1 << 64) - 1
 _ID_MAX = (1 << 32) - 2  # (uid_t)-1 means "leave unchanged" to setresuid: never a real id
 _MAX_CPU = 1 << 16  # far above NR_CPUS/MAX_NUMNODES; stops "0-4000000000" from eating memory
-_DIGITS = frozenset("0123456789")
 
 
 def _is_int(v):
@@ -245,22 +244,21 @@ def set_io_priority(p):
 
 # process.execCPUAffinity, linux.memoryPolicy.nodes
 
-def parse_cpu_list(s, path="process.execCPUAffinity"):
-    """'0-3,7' -> {0, 1, 2, 3, 7}; '' -> set(). Malformed lists raise InvalidSpec(path)."""
+def id_ranges(text, path, what="CPU"):
+    """cpulist.ranges(text); a malformed list raises InvalidSpec(path) ("invalid CPU list '1-'")."""
+    try:
+        return cpulist.ranges(text)
+    except ValueError:
+        raise InvalidSpec(path, f"invalid {what} list {quote(text)}") from None
+
+
+def parse_cpu_list(s, path="process.execCPUAffinity", what="CPU"):
+    """'0-3,7' -> {0, 1, 2, 3, 7}; '' -> set(). Malformed lists, and numbers
+    no machine has, raise InvalidSpec(path)."""
     out = set()
-    if not s.strip():
-        return out
-    for item in s.split(","):
-        lo, dash, hi = item.strip().partition("-")
-        if not dash:
-            hi = lo
-        if not lo or not hi or not _DIGITS.issuperset(lo) or not _DIGITS.issuperset(hi):
-            raise InvalidSpec(path, f"invalid list {s!r}: bad item {item!r}")
-        a, b = int(lo), int(hi)
-        if a > b:
-            raise InvalidSpec(path, f"invalid list {s!r}: range {item!r} is reversed")
+    for a, b in id_ranges(s, path, what):
         if b >= _MAX_CPU:
-            raise InvalidSpec(path, f"invalid list {s!r}: {b} is too large")
+            raise InvalidSpec(path, f"invalid {what} list {quote(s)}: {b} is too large")
         out.update(range(a, b + 1))
     return out
 
@@ -286,7 +284,7 @@ def mempolicy_args(mp):
     mode = mp.get("mode")
     if mode not in MPOL_MODES:
         raise InvalidSpec("linux.memoryPolicy.mode", f"unknown memory policy mode {mode!r}")
-    nodes = parse_cpu_list(mp.get("nodes") or "", "linux.memoryPolicy.nodes")
+    nodes = parse_cpu_list(mp.get("nodes") or "", "linux.memoryPolicy.nodes", "node")
     if nodes and mode in MPOL_NO_NODES:
         raise InvalidSpec("linux.memoryPolicy.nodes", f"{mode} takes no nodes")
     if not nodes and mode in MPOL_NEED_NODES:

@@ -12,13 +12,13 @@ mount destinations, personality flags) go to `warn(path, message)`.
 from ocirun import fastjson as json
 import os
 
-from ocirun.errors import InvalidSpec
+from ocirun.errors import InvalidSpec, quote
 
 # The tables live with the code that applies them; checked here by name.
 from ocirun.namespaces import ORDER as NAMESPACE_TYPES
 from ocirun.paths import clean
 from ocirun.procattrs import (IOPRIO_CLASSES, MPOL_FLAGS, MPOL_MODES, MPOL_NEED_NODES, MPOL_NO_NODES,
-                              PERSONALITY_DOMAINS, RLIMITS, SCHED_FLAGS, SCHED_POLICIES)
+                              PERSONALITY_DOMAINS, RLIMITS, SCHED_FLAGS, SCHED_POLICIES, id_ranges)
 # The spec lists the first four; runc also takes the recursive forms, and
 # containerd's CRI plugin sets "rslave"/"rshared", so we accept them too.
 ROOTFS_PROPAGATIONS = (
@@ -46,9 +46,6 @@ MINOR_MAX = (1 << 20) - 1
 
 # ---- helpers ---------------------------------------------------------------
 
-def _q(value):
-    """Quote a value for a one-line message ('pid'); control chars escaped."""
-    return "'" + json.dumps(str(value))[1:-1] + "'"
 
 
 def _key(base, key):
@@ -68,27 +65,6 @@ def _arr(value):
 
 def _int(value, default=0):
     return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def parse_id_list(text):
-    """Parse a CPU/node list such as "0-3,7" into [(first, last), ...].
-
-    Ranges are kept as pairs so "0-4294967295" costs nothing. ValueError if bad.
-    """
-    ranges = []
-    if not text.strip():
-        return ranges
-    for item in text.split(","):
-        lo, sep, hi = (part.strip() for part in item.partition("-"))
-        ok = lo.isascii() and lo.isdigit() and (not sep or (hi.isascii() and hi.isdigit()))
-        if not ok:
-            raise ValueError(text)
-        first = int(lo)
-        last = int(hi) if sep else first
-        if first > last:
-            raise ValueError(text)
-        ranges.append((first, last))
-    return ranges
 
 
 def _valid_ifname(name):
@@ -181,9 +157,9 @@ def check_process(cx):
 def _check_env(env, base):
     for i, entry in enumerate(_arr(env)):
         if not isinstance(entry, str) or "=" not in entry:
-            raise InvalidSpec(f"{base}[{i}]", f"invalid environment variable {_q(entry)}: missing '='")
+            raise InvalidSpec(f"{base}[{i}]", f"invalid environment variable {quote(entry)}: missing '='")
         if entry.startswith("="):
-            raise InvalidSpec(f"{base}[{i}]", f"environment variable name can't be empty: {_q(entry)}")
+            raise InvalidSpec(f"{base}[{i}]", f"environment variable name can't be empty: {quote(entry)}")
 
 
 def check_rlimits(cx):
@@ -195,10 +171,10 @@ def check_rlimits(cx):
         base = f"process.rlimits[{i}]"
         t = r.get("type")
         if t not in RLIMITS:
-            raise InvalidSpec(f"{base}.type", f"wrong rlimit value: {_q(t)}")
+            raise InvalidSpec(f"{base}.type", f"wrong rlimit value: {quote(t)}")
         if t in seen:
             raise InvalidSpec(f"{base}.type",
-                              f"duplicate rlimit {_q(t)} (first at process.rlimits[{seen[t]}])")
+                              f"duplicate rlimit {quote(t)} (first at process.rlimits[{seen[t]}])")
         seen[t] = i
         soft, hard = _int(r.get("soft")), _int(r.get("hard"))
         if soft > hard:
@@ -214,7 +190,7 @@ def check_capabilities(cx):
     for which in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         for i, name in enumerate(_arr(caps.get(which))):
             if name not in CAPABILITIES:
-                cx.warn(f"process.capabilities.{which}[{i}]", f"unknown capability {_q(name)} is ignored")
+                cx.warn(f"process.capabilities.{which}[{i}]", f"unknown capability {quote(name)} is ignored")
 
 
 def check_oom_score_adj(cx):
@@ -235,7 +211,7 @@ def check_scheduler(cx):
     if not policy:
         raise InvalidSpec(f"{base}.policy", "scheduler policy is required")
     if policy not in SCHED_POLICIES:
-        raise InvalidSpec(f"{base}.policy", f"unknown scheduler policy {_q(policy)}")
+        raise InvalidSpec(f"{base}.policy", f"unknown scheduler policy {quote(policy)}")
     nice = _int(s.get("nice"))
     if not -20 <= nice <= 19:
         raise InvalidSpec(f"{base}.nice", f"nice {nice} is out of range [-20, 19]")
@@ -261,7 +237,7 @@ def check_scheduler(cx):
             raise InvalidSpec(f"{base}.deadline", "deadline must not be greater than period")
     for i, flag in enumerate(_arr(s.get("flags"))):
         if flag not in SCHED_FLAGS:
-            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown scheduler flag {_q(flag)}")
+            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown scheduler flag {quote(flag)}")
 
 
 def check_io_priority(cx):
@@ -270,7 +246,7 @@ def check_io_priority(cx):
     if not isinstance(io, dict):
         return
     if io.get("class") not in IOPRIO_CLASSES:
-        raise InvalidSpec("process.ioPriority.class", f"unknown ioPriority class {_q(io.get('class'))}")
+        raise InvalidSpec("process.ioPriority.class", f"unknown ioPriority class {quote(io.get('class'))}")
     prio = _int(io.get("priority"))
     if not 0 <= prio <= 7:
         raise InvalidSpec("process.ioPriority.priority", f"priority {prio} is out of range [0, 7]")
@@ -282,11 +258,7 @@ def check_cpu_affinity(cx):
     for key in ("initial", "final"):
         text = aff.get(key)
         if isinstance(text, str):
-            try:
-                parse_id_list(text)
-            except ValueError:
-                raise InvalidSpec(f"process.execCPUAffinity.{key}",
-                                  f"invalid CPU list {_q(text)}") from None
+            id_ranges(text, f"process.execCPUAffinity.{key}")
 
 
 def check_namespaces(cx):
@@ -297,9 +269,9 @@ def check_namespaces(cx):
         base = f"linux.namespaces[{i}]"
         t = ns.get("type")
         if t not in NAMESPACE_TYPES:
-            raise InvalidSpec(f"{base}.type", f"unknown namespace type {_q(t)}")
+            raise InvalidSpec(f"{base}.type", f"unknown namespace type {quote(t)}")
         if t in seen:
-            raise InvalidSpec(f"{base}.type", f"duplicate namespace {_q(t)}")
+            raise InvalidSpec(f"{base}.type", f"duplicate namespace {quote(t)}")
         seen[t] = i
         path = ns.get("path")
         # An empty path means "new namespace", as in runc (Go's zero value).
@@ -384,7 +356,7 @@ def check_time_namespace(cx):
     for clock, value in offsets.items():
         base = _key("linux.timeOffsets", clock)
         if clock not in TIME_CLOCKS:
-            raise InvalidSpec(base, f"unknown clock {_q(clock)} (only monotonic and boottime)")
+            raise InvalidSpec(base, f"unknown clock {quote(clock)} (only monotonic and boottime)")
         nsec = _int(_obj(value).get("nanosecs"))
         if not 0 <= nsec < 1_000_000_000:
             raise InvalidSpec(f"{base}.nanosecs", "nanosecs must be less than 1000000000")
@@ -415,11 +387,11 @@ def check_sysctl(cx):
         base = _key("linux.sysctl", name)
         path = sysctl_path(name)
         if not name or any(part in ("", ".", "..") for part in path.split("/")):
-            raise InvalidSpec(base, f"invalid sysctl name {_q(name)}")
+            raise InvalidSpec(base, f"invalid sysctl name {quote(name)}")
         dotted = path.translate(str.maketrans("./", "/."))
         if dotted in IPC_SYSCTLS or dotted.startswith("fs.mqueue."):
             if "ipc" not in cx.ns:
-                raise InvalidSpec(base, f"sysctl {_q(dotted)} is not allowed in the host's ipc namespace")
+                raise InvalidSpec(base, f"sysctl {quote(dotted)} is not allowed in the host's ipc namespace")
             continue
         if dotted.startswith("net."):
             if host_net is None:
@@ -434,15 +406,15 @@ def check_sysctl(cx):
                         raise InvalidSpec(where, f"invalid netns path: stat {ns_path}: {text}") from None
             if host_net:
                 raise InvalidSpec(base,
-                                  f"sysctl {_q(dotted)} is not allowed in the host's network namespace")
+                                  f"sysctl {quote(dotted)} is not allowed in the host's network namespace")
             continue
         if "uts" in cx.ns:
             if dotted == "kernel.domainname":
                 continue
             if dotted == "kernel.hostname":
-                raise InvalidSpec(base, f"sysctl {_q(dotted)} is not allowed as it conflicts"
+                raise InvalidSpec(base, f"sysctl {quote(dotted)} is not allowed as it conflicts"
                                         " with the 'hostname' field")
-        raise InvalidSpec(base, f"sysctl {_q(dotted)} is not in a separate kernel namespace")
+        raise InvalidSpec(base, f"sysctl {quote(dotted)} is not in a separate kernel namespace")
 
 
 def check_mounts(cx):
@@ -493,7 +465,7 @@ def check_devices(cx):
         base = f"linux.devices[{i}]"
         t = d.get("type")
         if t not in DEVICE_TYPES:
-            raise InvalidSpec(f"{base}.type", f"invalid device type {_q(t)}")
+            raise InvalidSpec(f"{base}.type", f"invalid device type {quote(t)}")
         path = d.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
             raise InvalidSpec(f"{base}.path", "device path must be absolute")
@@ -504,7 +476,7 @@ def check_devices(cx):
         for key, top in (("major", MAJOR_MAX), ("minor", MINOR_MAX)):
             value = d.get(key)
             if not isinstance(value, int):
-                raise InvalidSpec(f"{base}.{key}", f"{key} is required for device type {_q(t)}")
+                raise InvalidSpec(f"{base}.{key}", f"{key} is required for device type {quote(t)}")
             if not 0 <= value <= top:
                 raise InvalidSpec(f"{base}.{key}", f"{key} {value} is out of range [0, {top}]")
 
@@ -542,7 +514,7 @@ def check_seccomp(cx):
     base = "linux.seccomp"
     default = sc.get("defaultAction")
     if default not in SECCOMP_ACTIONS:
-        raise InvalidSpec(f"{base}.defaultAction", f"{_q(default)} is not a valid seccomp action")
+        raise InvalidSpec(f"{base}.defaultAction", f"{quote(default)} is not a valid seccomp action")
     if default == "SCMP_ACT_NOTIFY":
         raise InvalidSpec(f"{base}.defaultAction", "SCMP_ACT_NOTIFY cannot be used as the default action")
     if sc.get("defaultErrnoRet") is not None and default not in SECCOMP_ERRNO_ACTIONS:
@@ -550,10 +522,10 @@ def check_seccomp(cx):
     for i, arch in enumerate(_arr(sc.get("architectures"))):
         if arch not in SECCOMP_ARCHES:
             raise InvalidSpec(f"{base}.architectures[{i}]",
-                              f"{_q(arch)} is not a valid seccomp architecture")
+                              f"{quote(arch)} is not a valid seccomp architecture")
     for i, flag in enumerate(_arr(sc.get("flags"))):
         if flag not in SECCOMP_FLAGS:
-            raise InvalidSpec(f"{base}.flags[{i}]", f"{_q(flag)} is not a valid seccomp flag")
+            raise InvalidSpec(f"{base}.flags[{i}]", f"{quote(flag)} is not a valid seccomp flag")
     if sc.get("listenerMetadata") and not sc.get("listenerPath"):
         raise InvalidSpec(f"{base}.listenerMetadata", "listenerMetadata requires listenerPath")
     notify = False
@@ -564,7 +536,7 @@ def check_seccomp(cx):
             raise InvalidSpec(f"{rbase}.names", "names must contain at least one entry")
         action = rule.get("action")
         if action not in SECCOMP_ACTIONS:
-            raise InvalidSpec(f"{rbase}.action", f"{_q(action)} is not a valid seccomp action")
+            raise InvalidSpec(f"{rbase}.action", f"{quote(action)} is not a valid seccomp action")
         notify = notify or action == "SCMP_ACT_NOTIFY"
         if rule.get("errnoRet") is not None and action not in SECCOMP_ERRNO_ACTIONS:
             raise InvalidSpec(f"{rbase}.errnoRet", f"errnoRet is not supported by {action}")
@@ -576,7 +548,7 @@ def check_seccomp(cx):
                                   f"index {index} is out of range [0, {SECCOMP_MAX_ARGS - 1}]")
             if arg.get("op") not in SECCOMP_OPS:
                 raise InvalidSpec(f"{rbase}.args[{j}].op",
-                                  f"{_q(arg.get('op'))} is not a valid seccomp operator")
+                                  f"{quote(arg.get('op'))} is not a valid seccomp operator")
     if notify and not sc.get("listenerPath"):
         raise InvalidSpec(f"{base}.listenerPath", "listenerPath is required when SCMP_ACT_NOTIFY is used")
 
@@ -606,7 +578,7 @@ def check_personality(cx):
         return
     if pers.get("domain") not in PERSONALITY_DOMAINS:
         raise InvalidSpec("linux.personality.domain",
-                          f"unknown personality domain {_q(pers.get('domain'))}")
+                          f"unknown personality domain {quote(pers.get('domain'))}")
     if _arr(pers.get("flags")):
         cx.warn("linux.personality.flags", "personality flags are not supported and are ignored")
 
@@ -615,7 +587,7 @@ def check_rootfs_propagation(cx):
     """linux.rootfsPropagation (config-linux.md#rootfs-mount-propagation)."""
     value = cx.linux.get("rootfsPropagation")
     if value and value not in ROOTFS_PROPAGATIONS:
-        raise InvalidSpec("linux.rootfsPropagation", f"rootfsPropagation {_q(value)} is not supported")
+        raise InvalidSpec("linux.rootfsPropagation", f"rootfsPropagation {quote(value)} is not supported")
 
 
 def check_memory_policy(cx):
@@ -629,11 +601,11 @@ def check_memory_policy(cx):
     base = "linux.memoryPolicy"
     mode = mp.get("mode")
     if mode not in MPOL_MODES:
-        raise InvalidSpec(f"{base}.mode", f"unknown memory policy mode {_q(mode)}")
+        raise InvalidSpec(f"{base}.mode", f"unknown memory policy mode {quote(mode)}")
     flags = _arr(mp.get("flags"))
     for i, flag in enumerate(flags):
         if flag not in MPOL_FLAGS:
-            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown memory policy flag {_q(flag)}")
+            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown memory policy flag {quote(flag)}")
     if "MPOL_F_STATIC_NODES" in flags and "MPOL_F_RELATIVE_NODES" in flags:
         raise InvalidSpec(f"{base}.flags",
                           "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES are mutually exclusive")
@@ -642,12 +614,7 @@ def check_memory_policy(cx):
     if mode == "MPOL_LOCAL" and ("MPOL_F_STATIC_NODES" in flags or "MPOL_F_RELATIVE_NODES" in flags):
         raise InvalidSpec(f"{base}.flags", "MPOL_LOCAL takes no node flags")
     text = mp.get("nodes")
-    nodes = []
-    if isinstance(text, str):
-        try:
-            nodes = parse_id_list(text)
-        except ValueError:
-            raise InvalidSpec(f"{base}.nodes", f"invalid node list {_q(text)}") from None
+    nodes = id_ranges(text, f"{base}.nodes", "node") if isinstance(text, str) else []
     if mode in MPOL_NO_NODES and nodes:
         raise InvalidSpec(f"{base}.nodes", f"{mode} takes no nodes")
     if mode in MPOL_NEED_NODES and not nodes:
@@ -669,7 +636,7 @@ def check_net_devices(cx):
     for host_name, dev in devices.items():
         base = _key("linux.netDevices", host_name)
         if not _valid_ifname(host_name):
-            raise InvalidSpec(base, f"invalid network device name {_q(host_name)}")
+            raise InvalidSpec(base, f"invalid network device name {quote(host_name)}")
         new = _obj(dev).get("name")
         target = host_name
         if new is not None:
@@ -677,13 +644,13 @@ def check_net_devices(cx):
             # a template holds exactly one "%d" (the kernel's dev_alloc_name)
             bad_template = template and (new.count("%") != 1 or "%d" not in new)
             if not isinstance(new, str) or not _valid_ifname(new) or bad_template:
-                raise InvalidSpec(f"{base}.name", f"invalid network device name {_q(new)}")
+                raise InvalidSpec(f"{base}.name", f"invalid network device name {quote(new)}")
             target = new
             if template:
                 continue  # the kernel picks a free number
         if target in targets:
             raise InvalidSpec(f"{base}.name" if new is not None else base,
-                              f"network device name {_q(target)} is also used by {targets[target]}")
+                              f"network device name {quote(target)} is also used by {targets[target]}")
         targets[target] = base
 
 
@@ -703,7 +670,7 @@ def check_intel_rdt(cx):
         return
     clos = rdt.get("closID")
     if isinstance(clos, str) and clos and clos != "/" and (clos in (".", "..") or "/" in clos):
-        raise InvalidSpec("linux.intelRdt.closID", f"invalid closID {_q(clos)}")
+        raise InvalidSpec("linux.intelRdt.closID", f"invalid closID {quote(clos)}")
     for key in ("l3CacheSchema", "memBwSchema"):
         value = rdt.get(key)
         if isinstance(value, str) and "\n" in value:

@@ -99,23 +99,27 @@ def _need_int(v, path, lo, hi):
 # process.rlimits
 
 def parse_rlimits(rlimits):
-    """[(resource, soft, hard)] from process.rlimits, validated (safe to call before fork)."""
+    """[(resource, soft, hard)] from process.rlimits, checked: every type maps to
+    a kernel resource, no type twice (config.md#posix-process), soft <= hard
+    (setrlimit(2) EINVAL). The one rlimit check: spec.validate calls it for
+    config.json, the init for exec's --process; safe to call before fork."""
     out = []
     seen = {}
     for i, rl in enumerate(rlimits or ()):
-        path = f"process.rlimits[{i}]"
+        base = f"process.rlimits[{i}]"
+        rl = rl if isinstance(rl, dict) else {}
         name = rl.get("type")
-        res = RLIMITS.get(name)
-        if res is None:
-            raise InvalidSpec(f"{path}.type", f"unknown rlimit type {name!r}")
+        if name not in RLIMITS:
+            raise InvalidSpec(f"{base}.type", f"wrong rlimit value: {quote(name)}")
         if name in seen:
-            raise InvalidSpec(f"{path}.type", f"duplicate rlimit type {name} (also process.rlimits[{seen[name]}])")
+            raise InvalidSpec(f"{base}.type",
+                              f"duplicate rlimit {quote(name)} (first at process.rlimits[{seen[name]}])")
         seen[name] = i
-        soft = _need_int(rl.get("soft"), f"{path}.soft", 0, _U64_MAX)
-        hard = _need_int(rl.get("hard"), f"{path}.hard", 0, _U64_MAX)
+        soft = _need_int(rl.get("soft"), f"{base}.soft", 0, _U64_MAX)
+        hard = _need_int(rl.get("hard"), f"{base}.hard", 0, _U64_MAX)
         if soft > hard:
-            raise InvalidSpec(path, f"{name} soft limit {soft} exceeds hard limit {hard}")
-        out.append((res, soft, hard))
+            raise InvalidSpec(f"{base}.soft", f"soft limit {soft} is greater than hard limit {hard}")
+        out.append((RLIMITS[name], soft, hard))
     return out
 
 

@@ -18,7 +18,8 @@ from ocirun.errors import InvalidSpec, quote
 from ocirun.namespaces import ORDER as NAMESPACE_TYPES
 from ocirun.paths import clean
 from ocirun.procattrs import (IOPRIO_CLASSES, MPOL_FLAGS, MPOL_MODES, MPOL_NEED_NODES, MPOL_NO_NODES,
-                              PERSONALITY_DOMAINS, RLIMITS, SCHED_FLAGS, SCHED_POLICIES, id_ranges)
+                              PERSONALITY_DOMAINS, SCHED_FLAGS, SCHED_POLICIES, id_ranges,
+                              parse_rlimits)
 # The spec lists the first four; runc also takes the recursive forms, and
 # containerd's CRI plugin sets "rslave"/"rshared", so we accept them too.
 ROOTFS_PROPAGATIONS = (
@@ -164,21 +165,8 @@ def _check_env(env, base):
 
 def check_rlimits(cx):
     """Every rlimit type maps to a kernel resource, no type twice
-    (config.md#posix-process), and soft <= hard (setrlimit(2) EINVAL)."""
-    seen = {}
-    for i, r in enumerate(_arr(_obj(cx.process).get("rlimits"))):
-        r = _obj(r)
-        base = f"process.rlimits[{i}]"
-        t = r.get("type")
-        if t not in RLIMITS:
-            raise InvalidSpec(f"{base}.type", f"wrong rlimit value: {quote(t)}")
-        if t in seen:
-            raise InvalidSpec(f"{base}.type",
-                              f"duplicate rlimit {quote(t)} (first at process.rlimits[{seen[t]}])")
-        seen[t] = i
-        soft, hard = _int(r.get("soft")), _int(r.get("hard"))
-        if soft > hard:
-            raise InvalidSpec(f"{base}.soft", f"soft limit {soft} is greater than hard limit {hard}")
+    (config.md#posix-process), and soft <= hard: procattrs.parse_rlimits."""
+    parse_rlimits(_arr(_obj(cx.process).get("rlimits")))
 
 
 def check_capabilities(cx):

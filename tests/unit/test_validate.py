@@ -15,7 +15,8 @@ from ocirun import cpulist
 from ocirun.captable import CAPABILITIES
 from ocirun.errors import InvalidSpec, quote
 from ocirun.spec import validate
-from ocirun.spec.validate import CHECKS, IPC_SYSCTLS, NAMESPACE_TYPES, RLIMITS, check
+from ocirun.procattrs import RLIMITS
+from ocirun.spec.validate import CHECKS, IPC_SYSCTLS, NAMESPACE_TYPES, check
 
 BASE = {
     "ociVersion": "1.3.0",

@@ -483,62 +483,14 @@ def check_masked_paths(cx):
 
 
 def check_seccomp(cx):
-    """linux.seccomp (config-linux.md#seccomp): known actions, architectures,
-    flags and operators; `names` MUST have an entry; errnoRet only with an
-    action that returns an errno (MUST fail otherwise); listenerMetadata MUST
-    NOT be set without listenerPath; SCMP_ACT_NOTIFY needs listenerPath and
-    (runc) cannot be the default action. Syscall names are checked later."""
+    """linux.seccomp: seccomp.check (the tables and rules live with the code
+    that applies them; only loaded with seccomp). Syscall names are checked
+    later, by libseccomp."""
     sc = cx.linux.get("seccomp")
-    if not isinstance(sc, dict):
-        return
-    # The tables live with the code that applies them (only loaded with seccomp).
-    from ocirun.seccomp import ACTIONS as SECCOMP_ACTIONS
-    from ocirun.seccomp import ARCHS as SECCOMP_ARCHES
-    from ocirun.seccomp import ERRNO_ACTIONS as SECCOMP_ERRNO_ACTIONS
-    from ocirun.seccomp import FLAGS as SECCOMP_FLAGS
-    from ocirun.seccomp import MAX_ARGS as SECCOMP_MAX_ARGS
-    from ocirun.seccomp import OPERATORS as SECCOMP_OPS
+    if isinstance(sc, dict):
+        from ocirun import seccomp
 
-    base = "linux.seccomp"
-    default = sc.get("defaultAction")
-    if default not in SECCOMP_ACTIONS:
-        raise InvalidSpec(f"{base}.defaultAction", f"{quote(default)} is not a valid seccomp action")
-    if default == "SCMP_ACT_NOTIFY":
-        raise InvalidSpec(f"{base}.defaultAction", "SCMP_ACT_NOTIFY cannot be used as the default action")
-    if sc.get("defaultErrnoRet") is not None and default not in SECCOMP_ERRNO_ACTIONS:
-        raise InvalidSpec(f"{base}.defaultErrnoRet", f"errnoRet is not supported by {default}")
-    for i, arch in enumerate(_arr(sc.get("architectures"))):
-        if arch not in SECCOMP_ARCHES:
-            raise InvalidSpec(f"{base}.architectures[{i}]",
-                              f"{quote(arch)} is not a valid seccomp architecture")
-    for i, flag in enumerate(_arr(sc.get("flags"))):
-        if flag not in SECCOMP_FLAGS:
-            raise InvalidSpec(f"{base}.flags[{i}]", f"{quote(flag)} is not a valid seccomp flag")
-    if sc.get("listenerMetadata") and not sc.get("listenerPath"):
-        raise InvalidSpec(f"{base}.listenerMetadata", "listenerMetadata requires listenerPath")
-    notify = False
-    for i, rule in enumerate(_arr(sc.get("syscalls"))):
-        rule = _obj(rule)
-        rbase = f"{base}.syscalls[{i}]"
-        if not _arr(rule.get("names")):
-            raise InvalidSpec(f"{rbase}.names", "names must contain at least one entry")
-        action = rule.get("action")
-        if action not in SECCOMP_ACTIONS:
-            raise InvalidSpec(f"{rbase}.action", f"{quote(action)} is not a valid seccomp action")
-        notify = notify or action == "SCMP_ACT_NOTIFY"
-        if rule.get("errnoRet") is not None and action not in SECCOMP_ERRNO_ACTIONS:
-            raise InvalidSpec(f"{rbase}.errnoRet", f"errnoRet is not supported by {action}")
-        for j, arg in enumerate(_arr(rule.get("args"))):
-            arg = _obj(arg)
-            index = _int(arg.get("index"))
-            if not 0 <= index < SECCOMP_MAX_ARGS:
-                raise InvalidSpec(f"{rbase}.args[{j}].index",
-                                  f"index {index} is out of range [0, {SECCOMP_MAX_ARGS - 1}]")
-            if arg.get("op") not in SECCOMP_OPS:
-                raise InvalidSpec(f"{rbase}.args[{j}].op",
-                                  f"{quote(arg.get('op'))} is not a valid seccomp operator")
-    if notify and not sc.get("listenerPath"):
-        raise InvalidSpec(f"{base}.listenerPath", "listenerPath is required when SCMP_ACT_NOTIFY is used")
+        seccomp.check(sc)
 
 
 def check_hooks(cx):

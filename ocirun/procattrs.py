@@ -15,7 +15,7 @@ import errno
 import os
 import resource
 
-from ocirun import cpulist, syscalls
+from ocirun import cpulist, fileio, syscalls
 from ocirun.errors import InvalidSpec, SyscallError, quote
 
 # getrlimit(2) resource numbers (asm-generic, x86 and arm share them).
@@ -156,11 +156,7 @@ def set_oom_score_adj(value, pid="self"):
     _need_int(value, "process.oomScoreAdj", -1000, 1000)
     path = oom_score_adj_path(pid)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, b"%d" % value)
-        finally:
-            os.close(fd)
+        fileio.write_value(path, b"%d" % value)
     except OSError as e:
         raise SyscallError("write", e.errno, path, detail="process.oomScoreAdj") from None
 

@@ -9,7 +9,7 @@ Differences from runc 1.1.5 (checked by hand):
 - Empty option strings are dropped rather than passed as ",," in data.
 """
 
-from ocirun.errors import InvalidSpec
+from ocirun.errors import InvalidSpec, quote
 # The kernel's numbers live in syscalls, next to the calls that take them.
 from ocirun.syscalls import (
     MOUNT_ATTR__ATIME, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
@@ -59,6 +59,8 @@ _FLAGS = {
     "nolazytime": (True, MS_LAZYTIME),
 }
 
+# The spec lists the first four; runc also takes the recursive forms, and
+# containerd's CRI plugin sets "rslave"/"rshared", so we accept them too.
 _PROPAGATION = {
     "shared": MS_SHARED,
     "rshared": MS_SHARED | MS_REC,
@@ -202,11 +204,13 @@ def parse_mount(m: dict) -> MountSpec:
 
 def propagation_flags(name: str) -> int:
     """MS_* for linux.rootfsPropagation ("slave", "rprivate"...).
-    Raises InvalidSpec at linux.rootfsPropagation for anything else."""
+    Raises InvalidSpec at linux.rootfsPropagation for anything else (the one
+    check: spec.validate calls it too)."""
     try:
         return _PROPAGATION[name]
     except (KeyError, TypeError):
-        raise InvalidSpec("linux.rootfsPropagation", f'unknown propagation "{name}"') from None
+        raise InvalidSpec("linux.rootfsPropagation",
+                          f"rootfsPropagation {quote(name)} is not supported") from None
 
 
 def known_options() -> list:

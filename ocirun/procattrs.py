@@ -11,6 +11,7 @@ still privileged (raising a hard limit or lowering oom_score_adj needs
 CAP_SYS_RESOURCE), set_user between capabilities.keep_caps_for_setuid() and
 capabilities.after_setuid(), set_no_new_privs last before seccomp/exec.
 """
+import _json  # noqa: F401 - errors.quote escapes with it, here where nothing can be imported
 import errno
 import os
 import resource
@@ -88,6 +89,10 @@ _MAX_CPU = 1 << 16  # far above NR_CPUS/MAX_NUMNODES; stops "0-4000000000" from 
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int(v):
+    return v if _is_int(v) else 0
 
 
 def _need_int(v, path, lo, hi):
@@ -176,9 +181,9 @@ def set_no_new_privs():
 def personality_value(p):
     """The personality(2) argument for linux.personality (validated)."""
     domain = p.get("domain")
-    value = PERSONALITY_DOMAINS.get(domain)
+    value = PERSONALITY_DOMAINS.get(domain) if isinstance(domain, str) else None
     if value is None:
-        raise InvalidSpec("linux.personality.domain", f"unsupported personality domain {domain!r}")
+        raise InvalidSpec("linux.personality.domain", f"unknown personality domain {quote(domain)}")
     # Flags: the spec defines none yet; ignored with a warning (spec.validate),
     # as runc does.
     return value
@@ -194,26 +199,56 @@ def set_personality(p):
 
 # process.scheduler
 
-def scheduler_args(s):
-    """sched_setattr keyword arguments for process.scheduler (validated; kernel checks the rest)."""
+def check_scheduler(s):
+    """process.scheduler: a known policy and flags; the kernel's rules for
+    nice, priority and the SCHED_DEADLINE triple (sched_setattr(2)). The one
+    check: spec.validate calls it for config.json, scheduler_args for exec's
+    --process (whose types the schema checked)."""
+    base = "process.scheduler"
     policy = s.get("policy")
-    if policy not in SCHED_POLICIES:
-        raise InvalidSpec("process.scheduler.policy", f"unknown scheduling policy {policy!r}")
-    flags = 0
+    if not policy:
+        raise InvalidSpec(f"{base}.policy", "scheduler policy is required")
+    if not isinstance(policy, str) or policy not in SCHED_POLICIES:
+        raise InvalidSpec(f"{base}.policy", f"unknown scheduler policy {quote(policy)}")
+    nice = _int(s.get("nice"))
+    if not -20 <= nice <= 19:
+        raise InvalidSpec(f"{base}.nice", f"nice {nice} is out of range [-20, 19]")
+    prio = _int(s.get("priority"))
+    if policy in ("SCHED_FIFO", "SCHED_RR"):
+        if not 1 <= prio <= 99:
+            raise InvalidSpec(f"{base}.priority", f"priority {prio} is out of range [1, 99] for {policy}")
+    elif prio:
+        raise InvalidSpec(f"{base}.priority", "priority can only be set for SCHED_FIFO or SCHED_RR")
+    runtime, deadline, period = (_int(s.get(k)) for k in ("runtime", "deadline", "period"))
+    if policy != "SCHED_DEADLINE":
+        for key, value in (("runtime", runtime), ("deadline", deadline), ("period", period)):
+            if value:
+                raise InvalidSpec(f"{base}.{key}", f"{key} can only be set for SCHED_DEADLINE")
+    else:
+        if deadline <= 0:
+            raise InvalidSpec(f"{base}.deadline", "deadline is required for SCHED_DEADLINE")
+        if runtime < 1024:
+            raise InvalidSpec(f"{base}.runtime", "runtime must be at least 1024 ns for SCHED_DEADLINE")
+        if runtime > deadline:
+            raise InvalidSpec(f"{base}.runtime", "runtime must not be greater than deadline")
+        if period and deadline > period:
+            raise InvalidSpec(f"{base}.deadline", "deadline must not be greater than period")
     for i, flag in enumerate(s.get("flags") or ()):
-        bit = SCHED_FLAGS.get(flag)
-        if bit is None:
-            raise InvalidSpec(f"process.scheduler.flags[{i}]", f"unknown scheduler flag {flag!r}")
-        flags |= bit
-    return {
-        "policy": SCHED_POLICIES[policy],
-        "flags": flags,
-        "nice": _need_int(s.get("nice", 0), "process.scheduler.nice", -20, 19),
-        "priority": _need_int(s.get("priority", 0), "process.scheduler.priority", 0, 99),
-        "runtime": _need_int(s.get("runtime", 0), "process.scheduler.runtime", 0, _U64_MAX),
-        "deadline": _need_int(s.get("deadline", 0), "process.scheduler.deadline", 0, _U64_MAX),
-        "period": _need_int(s.get("period", 0), "process.scheduler.period", 0, _U64_MAX),
-    }
+        if not isinstance(flag, str) or flag not in SCHED_FLAGS:
+            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown scheduler flag {quote(flag)}")
+
+
+def scheduler_args(s):
+    """sched_setattr keyword arguments for process.scheduler (checked; the kernel checks the rest)."""
+    check_scheduler(s)
+    flags = 0
+    for flag in s.get("flags") or ():
+        flags |= SCHED_FLAGS[flag]
+    args = {"policy": SCHED_POLICIES[s["policy"]], "flags": flags}
+    for key in ("nice", "priority", "runtime", "deadline", "period"):
+        # only the type is left to see: the ranges passed check_scheduler
+        args[key] = _need_int(s.get(key, 0), f"process.scheduler.{key}", -20, _U64_MAX)
+    return args
 
 
 def set_scheduler(s):
@@ -226,12 +261,21 @@ def set_scheduler(s):
 
 # process.ioPriority
 
-def ioprio_value(p):
+def check_io_priority(p):
+    """process.ioPriority: a known class, priority 0 (highest) to 7 (lowest).
+    The one check: spec.validate calls it, and ioprio_value."""
     cls = p.get("class")
-    if cls not in IOPRIO_CLASSES:
-        raise InvalidSpec("process.ioPriority.class", f"unknown I/O priority class {cls!r}")
+    if not isinstance(cls, str) or cls not in IOPRIO_CLASSES:
+        raise InvalidSpec("process.ioPriority.class", f"unknown ioPriority class {quote(cls)}")
+    prio = _int(p.get("priority"))
+    if not 0 <= prio <= 7:
+        raise InvalidSpec("process.ioPriority.priority", f"priority {prio} is out of range [0, 7]")
+
+
+def ioprio_value(p):
+    check_io_priority(p)
     prio = _need_int(p.get("priority"), "process.ioPriority.priority", 0, 7)
-    return IOPRIO_CLASSES[cls] << IOPRIO_CLASS_SHIFT | prio
+    return IOPRIO_CLASSES[p["class"]] << IOPRIO_CLASS_SHIFT | prio
 
 
 def set_io_priority(p):
@@ -279,23 +323,43 @@ def set_exec_cpu_affinity(a, initial):
 
 # linux.memoryPolicy
 
-def mempolicy_args(mp):
-    """(mode | flags, nodes) for linux.memoryPolicy (validated)."""
+def check_memory_policy(mp):
+    """linux.memoryPolicy: known mode and flags, and set_mempolicy(2)'s rules:
+    STATIC and RELATIVE exclude each other, NUMA_BALANCING needs BIND (or
+    PREFERRED_MANY on newer kernels), DEFAULT/LOCAL take no nodes, BIND,
+    INTERLEAVE, WEIGHTED_INTERLEAVE and PREFERRED_MANY need some. The one
+    check: spec.validate calls it, and mempolicy_args."""
+    base = "linux.memoryPolicy"
     mode = mp.get("mode")
-    if mode not in MPOL_MODES:
-        raise InvalidSpec("linux.memoryPolicy.mode", f"unknown memory policy mode {mode!r}")
+    if not isinstance(mode, str) or mode not in MPOL_MODES:
+        raise InvalidSpec(f"{base}.mode", f"unknown memory policy mode {quote(mode)}")
+    flags = mp.get("flags") if isinstance(mp.get("flags"), list) else []
+    for i, flag in enumerate(flags):
+        if not isinstance(flag, str) or flag not in MPOL_FLAGS:
+            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown memory policy flag {quote(flag)}")
+    if "MPOL_F_STATIC_NODES" in flags and "MPOL_F_RELATIVE_NODES" in flags:
+        raise InvalidSpec(f"{base}.flags",
+                          "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES are mutually exclusive")
+    if "MPOL_F_NUMA_BALANCING" in flags and mode not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
+        raise InvalidSpec(f"{base}.flags", f"MPOL_F_NUMA_BALANCING cannot be used with {mode}")
+    if mode == "MPOL_LOCAL" and ("MPOL_F_STATIC_NODES" in flags or "MPOL_F_RELATIVE_NODES" in flags):
+        raise InvalidSpec(f"{base}.flags", "MPOL_LOCAL takes no node flags")
+    text = mp.get("nodes")
+    nodes = id_ranges(text, f"{base}.nodes", "node") if isinstance(text, str) else []
+    if mode in MPOL_NO_NODES and nodes:
+        raise InvalidSpec(f"{base}.nodes", f"{mode} takes no nodes")
+    if mode in MPOL_NEED_NODES and not nodes:
+        raise InvalidSpec(f"{base}.nodes", f"{mode} needs at least one node")
+
+
+def mempolicy_args(mp):
+    """(mode | flags, nodes) for linux.memoryPolicy (checked)."""
+    check_memory_policy(mp)
     nodes = parse_cpu_list(mp.get("nodes") or "", "linux.memoryPolicy.nodes", "node")
-    if nodes and mode in MPOL_NO_NODES:
-        raise InvalidSpec("linux.memoryPolicy.nodes", f"{mode} takes no nodes")
-    if not nodes and mode in MPOL_NEED_NODES:
-        raise InvalidSpec("linux.memoryPolicy.nodes", f"{mode} needs at least one node")
     flags = 0
-    for i, flag in enumerate(mp.get("flags") or ()):
-        bit = MPOL_FLAGS.get(flag)
-        if bit is None:
-            raise InvalidSpec(f"linux.memoryPolicy.flags[{i}]", f"unknown memory policy flag {flag!r}")
-        flags |= bit
-    return MPOL_MODES[mode] | flags, nodes
+    for flag in mp.get("flags") or ():
+        flags |= MPOL_FLAGS[flag]
+    return MPOL_MODES[mp["mode"]] | flags, nodes
 
 
 def set_memory_policy(mp):

@@ -9,22 +9,17 @@ check. Problems the spec says to warn about (unknown capabilities, relative
 mount destinations, personality flags) go to `warn(path, message)`.
 """
 
-from ocirun import fastjson as json
 import os
 
+# A table or check of what another module applies lives there, once, and is
+# called from here (procattrs, mountopts, namespaces, seccomp, paths).
+from ocirun import fastjson as json
+from ocirun import mountopts, procattrs
 from ocirun.errors import InvalidSpec, quote
-
-# The tables live with the code that applies them; checked here by name.
 from ocirun.namespaces import ORDER as NAMESPACE_TYPES
 from ocirun.paths import clean
-from ocirun.procattrs import (IOPRIO_CLASSES, MPOL_FLAGS, MPOL_MODES, MPOL_NEED_NODES, MPOL_NO_NODES,
-                              PERSONALITY_DOMAINS, SCHED_FLAGS, SCHED_POLICIES, id_ranges,
-                              parse_rlimits)
-# The spec lists the first four; runc also takes the recursive forms, and
-# containerd's CRI plugin sets "rslave"/"rshared", so we accept them too.
-ROOTFS_PROPAGATIONS = (
-    "private", "shared", "slave", "unbindable", "rprivate", "rshared", "rslave", "runbindable",
-)
+
+
 HOOK_KINDS = (
     "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
 )
@@ -166,7 +161,7 @@ def _check_env(env, base):
 def check_rlimits(cx):
     """Every rlimit type maps to a kernel resource, no type twice
     (config.md#posix-process), and soft <= hard: procattrs.parse_rlimits."""
-    parse_rlimits(_arr(_obj(cx.process).get("rlimits")))
+    procattrs.parse_rlimits(_arr(_obj(cx.process).get("rlimits")))
 
 
 def check_capabilities(cx):
@@ -189,55 +184,17 @@ def check_oom_score_adj(cx):
 
 
 def check_scheduler(cx):
-    """process.scheduler: a known policy and flags; the kernel's rules for
-    nice, priority and the SCHED_DEADLINE triple (sched_setattr(2))."""
+    """process.scheduler: procattrs.check_scheduler."""
     s = _obj(cx.process).get("scheduler")
-    if not isinstance(s, dict):
-        return
-    base = "process.scheduler"
-    policy = s.get("policy")
-    if not policy:
-        raise InvalidSpec(f"{base}.policy", "scheduler policy is required")
-    if policy not in SCHED_POLICIES:
-        raise InvalidSpec(f"{base}.policy", f"unknown scheduler policy {quote(policy)}")
-    nice = _int(s.get("nice"))
-    if not -20 <= nice <= 19:
-        raise InvalidSpec(f"{base}.nice", f"nice {nice} is out of range [-20, 19]")
-    prio = _int(s.get("priority"))
-    if policy in ("SCHED_FIFO", "SCHED_RR"):
-        if not 1 <= prio <= 99:
-            raise InvalidSpec(f"{base}.priority", f"priority {prio} is out of range [1, 99] for {policy}")
-    elif prio:
-        raise InvalidSpec(f"{base}.priority", "priority can only be set for SCHED_FIFO or SCHED_RR")
-    runtime, deadline, period = (_int(s.get(k)) for k in ("runtime", "deadline", "period"))
-    if policy != "SCHED_DEADLINE":
-        for key, value in (("runtime", runtime), ("deadline", deadline), ("period", period)):
-            if value:
-                raise InvalidSpec(f"{base}.{key}", f"{key} can only be set for SCHED_DEADLINE")
-    else:
-        if deadline <= 0:
-            raise InvalidSpec(f"{base}.deadline", "deadline is required for SCHED_DEADLINE")
-        if runtime < 1024:
-            raise InvalidSpec(f"{base}.runtime", "runtime must be at least 1024 ns for SCHED_DEADLINE")
-        if runtime > deadline:
-            raise InvalidSpec(f"{base}.runtime", "runtime must not be greater than deadline")
-        if period and deadline > period:
-            raise InvalidSpec(f"{base}.deadline", "deadline must not be greater than period")
-    for i, flag in enumerate(_arr(s.get("flags"))):
-        if flag not in SCHED_FLAGS:
-            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown scheduler flag {quote(flag)}")
+    if isinstance(s, dict):
+        procattrs.check_scheduler(s)
 
 
 def check_io_priority(cx):
-    """process.ioPriority: a known class, priority 0 (highest) to 7 (lowest)."""
+    """process.ioPriority: procattrs.check_io_priority."""
     io = _obj(cx.process).get("ioPriority")
-    if not isinstance(io, dict):
-        return
-    if io.get("class") not in IOPRIO_CLASSES:
-        raise InvalidSpec("process.ioPriority.class", f"unknown ioPriority class {quote(io.get('class'))}")
-    prio = _int(io.get("priority"))
-    if not 0 <= prio <= 7:
-        raise InvalidSpec("process.ioPriority.priority", f"priority {prio} is out of range [0, 7]")
+    if isinstance(io, dict):
+        procattrs.check_io_priority(io)
 
 
 def check_cpu_affinity(cx):
@@ -246,7 +203,7 @@ def check_cpu_affinity(cx):
     for key in ("initial", "final"):
         text = aff.get(key)
         if isinstance(text, str):
-            id_ranges(text, f"process.execCPUAffinity.{key}")
+            procattrs.id_ranges(text, f"process.execCPUAffinity.{key}")
 
 
 def check_namespaces(cx):
@@ -516,49 +473,24 @@ def check_personality(cx):
     pers = cx.linux.get("personality")
     if not isinstance(pers, dict):
         return
-    if pers.get("domain") not in PERSONALITY_DOMAINS:
-        raise InvalidSpec("linux.personality.domain",
-                          f"unknown personality domain {quote(pers.get('domain'))}")
+    procattrs.personality_value(pers)
     if _arr(pers.get("flags")):
         cx.warn("linux.personality.flags", "personality flags are not supported and are ignored")
 
 
 def check_rootfs_propagation(cx):
-    """linux.rootfsPropagation (config-linux.md#rootfs-mount-propagation)."""
+    """linux.rootfsPropagation (config-linux.md#rootfs-mount-propagation):
+    mountopts.propagation_flags knows the names."""
     value = cx.linux.get("rootfsPropagation")
-    if value and value not in ROOTFS_PROPAGATIONS:
-        raise InvalidSpec("linux.rootfsPropagation", f"rootfsPropagation {quote(value)} is not supported")
+    if value:
+        mountopts.propagation_flags(value)
 
 
 def check_memory_policy(cx):
-    """linux.memoryPolicy: known mode and flags, and set_mempolicy(2)'s rules:
-    STATIC and RELATIVE exclude each other, NUMA_BALANCING needs BIND (or
-    PREFERRED_MANY on newer kernels), DEFAULT/LOCAL take no nodes, BIND,
-    INTERLEAVE, WEIGHTED_INTERLEAVE and PREFERRED_MANY need some."""
+    """linux.memoryPolicy: procattrs.check_memory_policy."""
     mp = cx.linux.get("memoryPolicy")
-    if not isinstance(mp, dict):
-        return
-    base = "linux.memoryPolicy"
-    mode = mp.get("mode")
-    if mode not in MPOL_MODES:
-        raise InvalidSpec(f"{base}.mode", f"unknown memory policy mode {quote(mode)}")
-    flags = _arr(mp.get("flags"))
-    for i, flag in enumerate(flags):
-        if flag not in MPOL_FLAGS:
-            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown memory policy flag {quote(flag)}")
-    if "MPOL_F_STATIC_NODES" in flags and "MPOL_F_RELATIVE_NODES" in flags:
-        raise InvalidSpec(f"{base}.flags",
-                          "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES are mutually exclusive")
-    if "MPOL_F_NUMA_BALANCING" in flags and mode not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
-        raise InvalidSpec(f"{base}.flags", f"MPOL_F_NUMA_BALANCING cannot be used with {mode}")
-    if mode == "MPOL_LOCAL" and ("MPOL_F_STATIC_NODES" in flags or "MPOL_F_RELATIVE_NODES" in flags):
-        raise InvalidSpec(f"{base}.flags", "MPOL_LOCAL takes no node flags")
-    text = mp.get("nodes")
-    nodes = id_ranges(text, f"{base}.nodes", "node") if isinstance(text, str) else []
-    if mode in MPOL_NO_NODES and nodes:
-        raise InvalidSpec(f"{base}.nodes", f"{mode} takes no nodes")
-    if mode in MPOL_NEED_NODES and not nodes:
-        raise InvalidSpec(f"{base}.nodes", f"{mode} needs at least one node")
+    if isinstance(mp, dict):
+        procattrs.check_memory_policy(mp)
 
 
 def check_net_devices(cx):

@@ -33,9 +33,7 @@ INIT_ENTERS = tuple(t for t in ORDER if t != "user" and t not in FOR_CHILDREN)
 
 
 class Plan:
-    """What to do per namespace type: entries[type] is (kind, fd, index, path),
-    kind "new" (fd and path None) or "join" (fd open on path); index is the
-    entry's place in linux.namespaces, for messages."""
+    """What to do per namespace type: ('new', None) or ('join', fd)."""
 
     def __init__(self, namespaces):
         self.entries = {}

@@ -64,6 +64,18 @@ class InvalidSpec(OciError):
         super().__init__(where + message)
 
 
+def quote(value):
+    """A value in a one-line message: 'pid', with quotes, backslashes and
+    control characters escaped as JSON does. Imports nothing unless it must
+    escape (then _json, which the parent loaded before any fork)."""
+    s = str(value)
+    if s.isprintable() and '"' not in s and "\\" not in s:
+        return f"'{s}'"
+    import _json
+
+    return "'" + _json.encode_basestring(s)[1:-1] + "'"
+
+
 class UsageError(OciError):
     """Bad command-line arguments (runc exits 1 for these too)."""
 

@@ -14,12 +14,8 @@ and the final exec through the sealed ocirun-exec memfd.
 """
 import os
 
-from ocirun import initproc, lsm, procattrs
+from ocirun import initproc, lsm, namespaces, procattrs
 from ocirun import syscalls as sc
-
-# user first: it owns what follows; mount moves our root; pid and time only
-# take effect for the child forked after them.
-ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount", "pid", "time")
 
 
 def main(plan, chan):
@@ -44,7 +40,7 @@ def join(plan, chan):
     msg = chan.recv()
     if msg is None or msg.get("t") != "go":
         os._exit(1)
-    for t in ORDER:
+    for t in namespaces.ORDER:
         fd = plan.ns_fds.get(t)
         if fd is not None:
             sc.setns(fd, 0)

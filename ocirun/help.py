@@ -9,10 +9,12 @@ A new command's help is one entry in HELP: (one-line summary, description
 or "", {flag: description}); its usage line is cli.COMMANDS' own. tests/unit/test_help.py
 fails until every command and every flag that cli.py parses has its line.
 """
+from ocirun import SPEC_VERSION
+
 NAME = "ocirun - an Open Container Initiative runtime in Python (a drop-in for runc)"
-ABOUT = """\
+ABOUT = f"""\
 ocirun runs containers from OCI bundles: a directory with a "config.json"
-(runtime-spec 1.3.0, checked before anything is created) and a root
+(runtime-spec {SPEC_VERSION}, checked before anything is created) and a root
 filesystem. It takes runc's command line, so engines that drive runc (podman,
 containerd and Kubernetes through it, Docker) drive ocirun the same way.
 

@@ -19,7 +19,7 @@ import os
 import _signal as signal  # not `signal`: it loads enum
 import sys
 
-from ocirun import capabilities, hooks, lsm, paths, procattrs, rootfs
+from ocirun import capabilities, hooks, lsm, namespaces, paths, procattrs, rootfs
 from ocirun import syscalls as sc
 from ocirun.errors import HookError, OciError
 
@@ -86,7 +86,7 @@ def setup(plan, chan):
     linux = cfg.get("linux") or {}
     proc = cfg["process"]
     ns = plan.ns
-    for t in ("ipc", "uts", "network", "cgroup", "mount"):  # user: see userns.stage1
+    for t in namespaces.INIT_ENTERS:  # user: see userns.stage1
         ns.enter(t)
     if getattr(plan, "late_pid", False):
         ns.enter("pid")  # for our children only: createContainer hooks, then enter_pid_late

@@ -10,6 +10,7 @@ directory, runs poststop hooks if the hooks phase had begun, and re-raises.
 import os
 import time
 
+from ocirun import SPEC_VERSION
 from ocirun import state as st
 from ocirun.errors import OciError
 
@@ -181,7 +182,7 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
     annotations = config.get("annotations") or {}
     data = {
-        "ociVersion": config.get("ociVersion", "1.3.0"), "id": cid, "status": st.CREATING,
+        "ociVersion": config.get("ociVersion", SPEC_VERSION), "id": cid, "status": st.CREATING,
         "bundle": bundle, "rootfs": rootfs_dir, "created": now_rfc3339(), "owner": "",
         "annotations": annotations, "hooks": config.get("hooks") or {},
         # The directories create() is about to make are recorded before it

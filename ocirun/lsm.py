@@ -8,6 +8,7 @@ be on procfs (CVE-2019-16884: a fake /proc in the image).
 """
 import os
 
+from ocirun import fileio
 from ocirun.errors import InvalidSpec, OciError
 
 PROC_SUPER_MAGIC = 0x9FA0
@@ -39,13 +40,13 @@ def check(config):
 
 def _write_attr(name, value):
     """Write a /proc/thread-self/attr file, refusing anything that is not procfs."""
-    fd = os.open(f"/proc/thread-self/attr/{name}", os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    try:
+    path = f"/proc/thread-self/attr/{name}"
+
+    def on_procfs(fd):
         if _fs_magic(fd) != PROC_SUPER_MAGIC:
-            raise OciError(f"/proc/thread-self/attr/{name} is not on procfs: refusing to write a label")
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
+            raise OciError(f"{path} is not on procfs: refusing to write a label")
+
+    fileio.write_value(path, value, os.O_NOFOLLOW, check=on_procfs)
 
 
 def _fs_magic(fd):

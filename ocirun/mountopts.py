@@ -9,48 +9,16 @@ Differences from runc 1.1.5 (checked by hand):
 - Empty option strings are dropped rather than passed as ",," in data.
 """
 
-from ocirun.errors import InvalidSpec
-
-# mount(2) flags, <linux/mount.h>.
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_SYNCHRONOUS = 0x10
-MS_REMOUNT = 0x20
-MS_MANDLOCK = 0x40
-MS_DIRSYNC = 0x80
-MS_NOSYMFOLLOW = 0x100
-MS_NOATIME = 0x400
-MS_NODIRATIME = 0x800
-MS_BIND = 0x1000
-MS_MOVE = 0x2000
-MS_REC = 0x4000
-MS_SILENT = 0x8000
-MS_POSIXACL = 1 << 16
-MS_UNBINDABLE = 1 << 17
-MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
-MS_SHARED = 1 << 20
-MS_RELATIME = 1 << 21
-MS_I_VERSION = 1 << 23
-MS_STRICTATIME = 1 << 24
-MS_LAZYTIME = 1 << 25
+from ocirun.errors import InvalidSpec, quote
+# The kernel's numbers live in syscalls, next to the calls that take them.
+from ocirun.syscalls import (
+    MOUNT_ATTR__ATIME, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
+    MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME,
+    MOUNT_ATTR_STRICTATIME, MS_BIND, MS_DIRSYNC, MS_I_VERSION, MS_LAZYTIME, MS_MANDLOCK, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW, MS_POSIXACL, MS_PRIVATE,
+    MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SILENT, MS_SLAVE, MS_STRICTATIME,
+    MS_SYNCHRONOUS, MS_UNBINDABLE)
 
 MS_PROPAGATION = MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE
-
-# mount_setattr(2) attributes, <linux/mount.h>.
-MOUNT_ATTR_RDONLY = 0x1
-MOUNT_ATTR_NOSUID = 0x2
-MOUNT_ATTR_NODEV = 0x4
-MOUNT_ATTR_NOEXEC = 0x8
-MOUNT_ATTR__ATIME = 0x70  # the atime field: an enum, not bits
-MOUNT_ATTR_RELATIME = 0x0
-MOUNT_ATTR_NOATIME = 0x10
-MOUNT_ATTR_STRICTATIME = 0x20
-MOUNT_ATTR_NODIRATIME = 0x80
-MOUNT_ATTR_IDMAP = 0x100000
-MOUNT_ATTR_NOSYMFOLLOW = 0x200000
 
 # option -> (clears?, MS_* bits)
 _FLAGS = {
@@ -91,6 +59,8 @@ _FLAGS = {
     "nolazytime": (True, MS_LAZYTIME),
 }
 
+# The spec lists the first four; runc also takes the recursive forms, and
+# containerd's CRI plugin sets "rslave"/"rshared", so we accept them too.
 _PROPAGATION = {
     "shared": MS_SHARED,
     "rshared": MS_SHARED | MS_REC,
@@ -139,9 +109,8 @@ class MountSpec:
     """One mount's options, decoded.
 
     type, source, destination   copied from the mount as given (may be None)
-    flags         MS_* to pass to mount(2) (includes MS_BIND/MS_REC for binds)
-    clear_flags   MS_* the options explicitly turned off ("rw", "suid"...):
-                  matters when remounting a bind mount, which inherits them
+    flags         MS_* to pass to mount(2) (includes MS_BIND/MS_REC for binds);
+                  "rw", "suid"... clear what an earlier option set
     propagation   MS_SHARED/SLAVE/PRIVATE/UNBINDABLE [| MS_REC], in order;
                   each needs its own mount(2) call
     data          filesystem-specific options, comma-joined ("" if none)
@@ -154,7 +123,7 @@ class MountSpec:
     tmpcopyup     copy the directory's content into the new tmpfs (runc extension)
     """
 
-    __slots__ = ("type", "source", "destination", "flags", "clear_flags", "propagation",
+    __slots__ = ("type", "source", "destination", "flags", "propagation",
                  "data", "is_bind", "recursive", "attr_set", "attr_clr", "idmap",
                  "idmap_recursive", "tmpcopyup")
 
@@ -180,7 +149,7 @@ class MountSpec:
 
 def parse_mount(m: dict) -> MountSpec:
     """Decode one entry of config.json "mounts" (options may be absent)."""
-    flags = clear = 0
+    flags = 0
     propagation = []
     data = []
     attr_set = attr_clr = 0
@@ -189,12 +158,7 @@ def parse_mount(m: dict) -> MountSpec:
     for opt in m.get("options") or ():
         if opt in _FLAGS:
             clears, bits = _FLAGS[opt]
-            if clears:
-                flags &= ~bits
-                clear |= bits
-            else:
-                flags |= bits
-                clear &= ~bits
+            flags = flags & ~bits if clears else flags | bits
         elif opt in _PROPAGATION:
             propagation.append(_PROPAGATION[opt])
         elif opt in _REC_ATTRS:
@@ -226,7 +190,6 @@ def parse_mount(m: dict) -> MountSpec:
         source=m.get("source"),
         destination=m.get("destination"),
         flags=flags,
-        clear_flags=clear,
         propagation=propagation,
         data=",".join(data),
         is_bind=bool(flags & MS_BIND),
@@ -241,11 +204,13 @@ def parse_mount(m: dict) -> MountSpec:
 
 def propagation_flags(name: str) -> int:
     """MS_* for linux.rootfsPropagation ("slave", "rprivate"...).
-    Raises InvalidSpec at linux.rootfsPropagation for anything else."""
+    Raises InvalidSpec at linux.rootfsPropagation for anything else (the one
+    check: spec.validate calls it too)."""
     try:
         return _PROPAGATION[name]
     except (KeyError, TypeError):
-        raise InvalidSpec("linux.rootfsPropagation", f'unknown propagation "{name}"') from None
+        raise InvalidSpec("linux.rootfsPropagation",
+                          f"rootfsPropagation {quote(name)} is not supported") from None
 
 
 def known_options() -> list:

@@ -23,10 +23,14 @@ FLAGS = {
 # /proc/PID/ns/<name> for each type.
 PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
               "user": "user", "cgroup": "cgroup", "time": "time"}
+# The one order namespaces are entered in (runc's): user first, so that it
+# owns what follows; mount after the others, as it moves the root; pid and
+# time last: they take effect only for children forked after them.
+ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount", "pid", "time")
 # Entered by the parent around the fork (they take effect for children).
 FOR_CHILDREN = ("pid", "time")
-# Order the init enters the rest in (user first so it owns what follows; mount last).
-INIT_ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")
+# What the init enters itself: not user (userns.stage1 does), not FOR_CHILDREN.
+INIT_ENTERS = tuple(t for t in ORDER if t != "user" and t not in FOR_CHILDREN)
 
 
 class Plan:

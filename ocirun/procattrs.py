@@ -11,12 +11,13 @@ still privileged (raising a hard limit or lowering oom_score_adj needs
 CAP_SYS_RESOURCE), set_user between capabilities.keep_caps_for_setuid() and
 capabilities.after_setuid(), set_no_new_privs last before seccomp/exec.
 """
+import _json  # noqa: F401 - errors.quote escapes with it, here where nothing can be imported
 import errno
 import os
 import resource
 
-from ocirun import syscalls
-from ocirun.errors import InvalidSpec, SyscallError
+from ocirun import cpulist, fileio, syscalls
+from ocirun.errors import InvalidSpec, SyscallError, quote
 
 # getrlimit(2) resource numbers (asm-generic, x86 and arm share them).
 RLIMITS = {
@@ -77,18 +78,21 @@ MPOL_FLAGS = {
     "MPOL_F_RELATIVE_NODES": 1 << 14,
     "MPOL_F_NUMA_BALANCING": 1 << 13,
 }
-_MPOL_NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
-_MPOL_NEED_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
+MPOL_NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
+MPOL_NEED_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
 
 DEFAULT_UMASK = 0o022  # runc's, when process.user.umask is absent
 _U64_MAX = (1 << 64) - 1
 _ID_MAX = (1 << 32) - 2  # (uid_t)-1 means "leave unchanged" to setresuid: never a real id
 _MAX_CPU = 1 << 16  # far above NR_CPUS/MAX_NUMNODES; stops "0-4000000000" from eating memory
-_DIGITS = frozenset("0123456789")
 
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int(v):
+    return v if _is_int(v) else 0
 
 
 def _need_int(v, path, lo, hi):
@@ -100,23 +104,27 @@ def _need_int(v, path, lo, hi):
 # process.rlimits
 
 def parse_rlimits(rlimits):
-    """[(resource, soft, hard)] from process.rlimits, validated (safe to call before fork)."""
+    """[(resource, soft, hard)] from process.rlimits, checked: every type maps to
+    a kernel resource, no type twice (config.md#posix-process), soft <= hard
+    (setrlimit(2) EINVAL). The one rlimit check: spec.validate calls it for
+    config.json, the init for exec's --process; safe to call before fork."""
     out = []
     seen = {}
     for i, rl in enumerate(rlimits or ()):
-        path = f"process.rlimits[{i}]"
+        base = f"process.rlimits[{i}]"
+        rl = rl if isinstance(rl, dict) else {}
         name = rl.get("type")
-        res = RLIMITS.get(name)
-        if res is None:
-            raise InvalidSpec(f"{path}.type", f"unknown rlimit type {name!r}")
+        if name not in RLIMITS:
+            raise InvalidSpec(f"{base}.type", f"wrong rlimit value: {quote(name)}")
         if name in seen:
-            raise InvalidSpec(f"{path}.type", f"duplicate rlimit type {name} (also process.rlimits[{seen[name]}])")
+            raise InvalidSpec(f"{base}.type",
+                              f"duplicate rlimit {quote(name)} (first at process.rlimits[{seen[name]}])")
         seen[name] = i
-        soft = _need_int(rl.get("soft"), f"{path}.soft", 0, _U64_MAX)
-        hard = _need_int(rl.get("hard"), f"{path}.hard", 0, _U64_MAX)
+        soft = _need_int(rl.get("soft"), f"{base}.soft", 0, _U64_MAX)
+        hard = _need_int(rl.get("hard"), f"{base}.hard", 0, _U64_MAX)
         if soft > hard:
-            raise InvalidSpec(path, f"{name} soft limit {soft} exceeds hard limit {hard}")
-        out.append((res, soft, hard))
+            raise InvalidSpec(f"{base}.soft", f"soft limit {soft} is greater than hard limit {hard}")
+        out.append((RLIMITS[name], soft, hard))
     return out
 
 
@@ -153,11 +161,7 @@ def set_oom_score_adj(value, pid="self"):
     _need_int(value, "process.oomScoreAdj", -1000, 1000)
     path = oom_score_adj_path(pid)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, b"%d" % value)
-        finally:
-            os.close(fd)
+        fileio.write_value(path, b"%d" % value)
     except OSError as e:
         raise SyscallError("write", e.errno, path, detail="process.oomScoreAdj") from None
 
@@ -177,9 +181,9 @@ def set_no_new_privs():
 def personality_value(p):
     """The personality(2) argument for linux.personality (validated)."""
     domain = p.get("domain")
-    value = PERSONALITY_DOMAINS.get(domain)
+    value = PERSONALITY_DOMAINS.get(domain) if isinstance(domain, str) else None
     if value is None:
-        raise InvalidSpec("linux.personality.domain", f"unsupported personality domain {domain!r}")
+        raise InvalidSpec("linux.personality.domain", f"unknown personality domain {quote(domain)}")
     # Flags: the spec defines none yet; ignored with a warning (spec.validate),
     # as runc does.
     return value
@@ -195,26 +199,56 @@ def set_personality(p):
 
 # process.scheduler
 
-def scheduler_args(s):
-    """sched_setattr keyword arguments for process.scheduler (validated; kernel checks the rest)."""
+def check_scheduler(s):
+    """process.scheduler: a known policy and flags; the kernel's rules for
+    nice, priority and the SCHED_DEADLINE triple (sched_setattr(2)). The one
+    check: spec.validate calls it for config.json, scheduler_args for exec's
+    --process (whose types the schema checked)."""
+    base = "process.scheduler"
     policy = s.get("policy")
-    if policy not in SCHED_POLICIES:
-        raise InvalidSpec("process.scheduler.policy", f"unknown scheduling policy {policy!r}")
-    flags = 0
+    if not policy:
+        raise InvalidSpec(f"{base}.policy", "scheduler policy is required")
+    if not isinstance(policy, str) or policy not in SCHED_POLICIES:
+        raise InvalidSpec(f"{base}.policy", f"unknown scheduler policy {quote(policy)}")
+    nice = _int(s.get("nice"))
+    if not -20 <= nice <= 19:
+        raise InvalidSpec(f"{base}.nice", f"nice {nice} is out of range [-20, 19]")
+    prio = _int(s.get("priority"))
+    if policy in ("SCHED_FIFO", "SCHED_RR"):
+        if not 1 <= prio <= 99:
+            raise InvalidSpec(f"{base}.priority", f"priority {prio} is out of range [1, 99] for {policy}")
+    elif prio:
+        raise InvalidSpec(f"{base}.priority", "priority can only be set for SCHED_FIFO or SCHED_RR")
+    runtime, deadline, period = (_int(s.get(k)) for k in ("runtime", "deadline", "period"))
+    if policy != "SCHED_DEADLINE":
+        for key, value in (("runtime", runtime), ("deadline", deadline), ("period", period)):
+            if value:
+                raise InvalidSpec(f"{base}.{key}", f"{key} can only be set for SCHED_DEADLINE")
+    else:
+        if deadline <= 0:
+            raise InvalidSpec(f"{base}.deadline", "deadline is required for SCHED_DEADLINE")
+        if runtime < 1024:
+            raise InvalidSpec(f"{base}.runtime", "runtime must be at least 1024 ns for SCHED_DEADLINE")
+        if runtime > deadline:
+            raise InvalidSpec(f"{base}.runtime", "runtime must not be greater than deadline")
+        if period and deadline > period:
+            raise InvalidSpec(f"{base}.deadline", "deadline must not be greater than period")
     for i, flag in enumerate(s.get("flags") or ()):
-        bit = SCHED_FLAGS.get(flag)
-        if bit is None:
-            raise InvalidSpec(f"process.scheduler.flags[{i}]", f"unknown scheduler flag {flag!r}")
-        flags |= bit
-    return {
-        "policy": SCHED_POLICIES[policy],
-        "flags": flags,
-        "nice": _need_int(s.get("nice", 0), "process.scheduler.nice", -20, 19),
-        "priority": _need_int(s.get("priority", 0), "process.scheduler.priority", 0, 99),
-        "runtime": _need_int(s.get("runtime", 0), "process.scheduler.runtime", 0, _U64_MAX),
-        "deadline": _need_int(s.get("deadline", 0), "process.scheduler.deadline", 0, _U64_MAX),
-        "period": _need_int(s.get("period", 0), "process.scheduler.period", 0, _U64_MAX),
-    }
+        if not isinstance(flag, str) or flag not in SCHED_FLAGS:
+            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown scheduler flag {quote(flag)}")
+
+
+def scheduler_args(s):
+    """sched_setattr keyword arguments for process.scheduler (checked; the kernel checks the rest)."""
+    check_scheduler(s)
+    flags = 0
+    for flag in s.get("flags") or ():
+        flags |= SCHED_FLAGS[flag]
+    args = {"policy": SCHED_POLICIES[s["policy"]], "flags": flags}
+    for key in ("nice", "priority", "runtime", "deadline", "period"):
+        # only the type is left to see: the ranges passed check_scheduler
+        args[key] = _need_int(s.get(key, 0), f"process.scheduler.{key}", -20, _U64_MAX)
+    return args
 
 
 def set_scheduler(s):
@@ -227,12 +261,21 @@ def set_scheduler(s):
 
 # process.ioPriority
 
-def ioprio_value(p):
+def check_io_priority(p):
+    """process.ioPriority: a known class, priority 0 (highest) to 7 (lowest).
+    The one check: spec.validate calls it, and ioprio_value."""
     cls = p.get("class")
-    if cls not in IOPRIO_CLASSES:
-        raise InvalidSpec("process.ioPriority.class", f"unknown I/O priority class {cls!r}")
+    if not isinstance(cls, str) or cls not in IOPRIO_CLASSES:
+        raise InvalidSpec("process.ioPriority.class", f"unknown ioPriority class {quote(cls)}")
+    prio = _int(p.get("priority"))
+    if not 0 <= prio <= 7:
+        raise InvalidSpec("process.ioPriority.priority", f"priority {prio} is out of range [0, 7]")
+
+
+def ioprio_value(p):
+    check_io_priority(p)
     prio = _need_int(p.get("priority"), "process.ioPriority.priority", 0, 7)
-    return IOPRIO_CLASSES[cls] << IOPRIO_CLASS_SHIFT | prio
+    return IOPRIO_CLASSES[p["class"]] << IOPRIO_CLASS_SHIFT | prio
 
 
 def set_io_priority(p):
@@ -245,22 +288,21 @@ def set_io_priority(p):
 
 # process.execCPUAffinity, linux.memoryPolicy.nodes
 
-def parse_cpu_list(s, path="process.execCPUAffinity"):
-    """'0-3,7' -> {0, 1, 2, 3, 7}; '' -> set(). Malformed lists raise InvalidSpec(path)."""
+def id_ranges(text, path, what="CPU"):
+    """cpulist.ranges(text); a malformed list raises InvalidSpec(path) ("invalid CPU list '1-'")."""
+    try:
+        return cpulist.ranges(text)
+    except ValueError:
+        raise InvalidSpec(path, f"invalid {what} list {quote(text)}") from None
+
+
+def parse_cpu_list(s, path="process.execCPUAffinity", what="CPU"):
+    """'0-3,7' -> {0, 1, 2, 3, 7}; '' -> set(). Malformed lists, and numbers
+    no machine has, raise InvalidSpec(path)."""
     out = set()
-    if not s.strip():
-        return out
-    for item in s.split(","):
-        lo, dash, hi = item.strip().partition("-")
-        if not dash:
-            hi = lo
-        if not lo or not hi or not _DIGITS.issuperset(lo) or not _DIGITS.issuperset(hi):
-            raise InvalidSpec(path, f"invalid list {s!r}: bad item {item!r}")
-        a, b = int(lo), int(hi)
-        if a > b:
-            raise InvalidSpec(path, f"invalid list {s!r}: range {item!r} is reversed")
+    for a, b in id_ranges(s, path, what):
         if b >= _MAX_CPU:
-            raise InvalidSpec(path, f"invalid list {s!r}: {b} is too large")
+            raise InvalidSpec(path, f"invalid {what} list {quote(s)}: {b} is too large")
         out.update(range(a, b + 1))
     return out
 
@@ -281,23 +323,43 @@ def set_exec_cpu_affinity(a, initial):
 
 # linux.memoryPolicy
 
-def mempolicy_args(mp):
-    """(mode | flags, nodes) for linux.memoryPolicy (validated)."""
+def check_memory_policy(mp):
+    """linux.memoryPolicy: known mode and flags, and set_mempolicy(2)'s rules:
+    STATIC and RELATIVE exclude each other, NUMA_BALANCING needs BIND (or
+    PREFERRED_MANY on newer kernels), DEFAULT/LOCAL take no nodes, BIND,
+    INTERLEAVE, WEIGHTED_INTERLEAVE and PREFERRED_MANY need some. The one
+    check: spec.validate calls it, and mempolicy_args."""
+    base = "linux.memoryPolicy"
     mode = mp.get("mode")
-    if mode not in MPOL_MODES:
-        raise InvalidSpec("linux.memoryPolicy.mode", f"unknown memory policy mode {mode!r}")
-    nodes = parse_cpu_list(mp.get("nodes") or "", "linux.memoryPolicy.nodes")
-    if nodes and mode in _MPOL_NO_NODES:
-        raise InvalidSpec("linux.memoryPolicy.nodes", f"{mode} takes no nodes")
-    if not nodes and mode in _MPOL_NEED_NODES:
-        raise InvalidSpec("linux.memoryPolicy.nodes", f"{mode} needs at least one node")
+    if not isinstance(mode, str) or mode not in MPOL_MODES:
+        raise InvalidSpec(f"{base}.mode", f"unknown memory policy mode {quote(mode)}")
+    flags = mp.get("flags") if isinstance(mp.get("flags"), list) else []
+    for i, flag in enumerate(flags):
+        if not isinstance(flag, str) or flag not in MPOL_FLAGS:
+            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown memory policy flag {quote(flag)}")
+    if "MPOL_F_STATIC_NODES" in flags and "MPOL_F_RELATIVE_NODES" in flags:
+        raise InvalidSpec(f"{base}.flags",
+                          "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES are mutually exclusive")
+    if "MPOL_F_NUMA_BALANCING" in flags and mode not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
+        raise InvalidSpec(f"{base}.flags", f"MPOL_F_NUMA_BALANCING cannot be used with {mode}")
+    if mode == "MPOL_LOCAL" and ("MPOL_F_STATIC_NODES" in flags or "MPOL_F_RELATIVE_NODES" in flags):
+        raise InvalidSpec(f"{base}.flags", "MPOL_LOCAL takes no node flags")
+    text = mp.get("nodes")
+    nodes = id_ranges(text, f"{base}.nodes", "node") if isinstance(text, str) else []
+    if mode in MPOL_NO_NODES and nodes:
+        raise InvalidSpec(f"{base}.nodes", f"{mode} takes no nodes")
+    if mode in MPOL_NEED_NODES and not nodes:
+        raise InvalidSpec(f"{base}.nodes", f"{mode} needs at least one node")
+
+
+def mempolicy_args(mp):
+    """(mode | flags, nodes) for linux.memoryPolicy (checked)."""
+    check_memory_policy(mp)
+    nodes = parse_cpu_list(mp.get("nodes") or "", "linux.memoryPolicy.nodes", "node")
     flags = 0
-    for i, flag in enumerate(mp.get("flags") or ()):
-        bit = MPOL_FLAGS.get(flag)
-        if bit is None:
-            raise InvalidSpec(f"linux.memoryPolicy.flags[{i}]", f"unknown memory policy flag {flag!r}")
-        flags |= bit
-    return MPOL_MODES[mode] | flags, nodes
+    for flag in mp.get("flags") or ():
+        flags |= MPOL_FLAGS[flag]
+    return MPOL_MODES[mp["mode"]] | flags, nodes
 
 
 def set_memory_policy(mp):

@@ -30,9 +30,10 @@ Choices, where runc and the spec leave room:
 """
 import os
 
+from ocirun import SPEC_VERSION
 from ocirun import fastjson as json
 
-from ocirun.errors import InvalidSpec, OciError, describe, os_error
+from ocirun.errors import InvalidSpec, OciError, describe, os_error, quote
 
 BASE = "linux.seccomp"
 
@@ -149,21 +150,72 @@ def supported_flags():
     return [f for f, (_, level) in FLAGS.items() if api >= level]
 
 
+# ---- the checks that need no libseccomp ---------------------------------
+
+def _list(value):
+    return value if isinstance(value, list) else []
+
+
+def check(cfg):
+    """linux.seccomp (config-linux.md#seccomp): known actions, architectures,
+    flags and operators; `names` MUST have an entry; errnoRet only with an
+    action that returns an errno (MUST fail otherwise); listenerMetadata MUST
+    NOT be set without listenerPath; SCMP_ACT_NOTIFY needs listenerPath and
+    (runc) cannot be the default action. The one place these are checked:
+    spec.validate calls it, and prepare() before it builds the filter; the
+    syscall names and what libseccomp supports are prepare()'s."""
+    default = cfg.get("defaultAction")
+    if default not in ACTIONS:
+        raise InvalidSpec(f"{BASE}.defaultAction", f"{quote(default)} is not a valid seccomp action")
+    if default == "SCMP_ACT_NOTIFY":
+        raise InvalidSpec(f"{BASE}.defaultAction", "SCMP_ACT_NOTIFY cannot be used as the default action")
+    if cfg.get("defaultErrnoRet") is not None and default not in ERRNO_ACTIONS:
+        raise InvalidSpec(f"{BASE}.defaultErrnoRet", f"errnoRet is not supported by {default}")
+    for i, arch in enumerate(_list(cfg.get("architectures"))):
+        if arch not in ARCHS:
+            raise InvalidSpec(f"{BASE}.architectures[{i}]",
+                              f"{quote(arch)} is not a valid seccomp architecture")
+    for i, flag in enumerate(_list(cfg.get("flags"))):
+        if flag not in FLAGS:
+            raise InvalidSpec(f"{BASE}.flags[{i}]", f"{quote(flag)} is not a valid seccomp flag")
+    if cfg.get("listenerMetadata") and not cfg.get("listenerPath"):
+        raise InvalidSpec(f"{BASE}.listenerMetadata", "listenerMetadata requires listenerPath")
+    notify = False
+    for i, rule in enumerate(_list(cfg.get("syscalls"))):
+        rule = rule if isinstance(rule, dict) else {}
+        rpath = f"{BASE}.syscalls[{i}]"
+        if not _list(rule.get("names")):
+            raise InvalidSpec(f"{rpath}.names", "names must contain at least one entry")
+        action = rule.get("action")
+        if action not in ACTIONS:
+            raise InvalidSpec(f"{rpath}.action", f"{quote(action)} is not a valid seccomp action")
+        notify = notify or action == "SCMP_ACT_NOTIFY"
+        if rule.get("errnoRet") is not None and action not in ERRNO_ACTIONS:
+            raise InvalidSpec(f"{rpath}.errnoRet", f"errnoRet is not supported by {action}")
+        for j, arg in enumerate(_list(rule.get("args"))):
+            arg = arg if isinstance(arg, dict) else {}
+            apath = f"{rpath}.args[{j}]"
+            index, op = arg.get("index"), arg.get("op")
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < MAX_ARGS:
+                raise InvalidSpec(f"{apath}.index", f"index {index} is out of range [0, {MAX_ARGS - 1}]")
+            if op not in OPERATORS:
+                raise InvalidSpec(f"{apath}.op", f"{quote(op)} is not a valid seccomp operator")
+    if notify and not cfg.get("listenerPath"):
+        raise InvalidSpec(f"{BASE}.listenerPath", "listenerPath is required when SCMP_ACT_NOTIFY is used")
+
+
 # ---- building the filter (parent, before fork) ---------------------------
 
 def _arch_name(spec_name):
     return spec_name[len("SCMP_ARCH_"):].lower()
 
 
-def _action(name, errno_ret, path, errno_path):
-    if name not in ACTIONS:
-        raise InvalidSpec(path, f"{_q(name)} is not a valid seccomp action")
+def _action(name, errno_ret, errno_path):
+    """The action's value (name and errnoRet's use already passed check())."""
     value = ACTIONS[name]
     if name in ERRNO_ACTIONS:
         ret = EPERM if errno_ret is None else _uint(errno_ret, errno_path, 0x10000)
         return value | ret
-    if errno_ret is not None:
-        raise InvalidSpec(errno_path, f"errnoRet is not supported by {name}")
     return value
 
 
@@ -200,16 +252,13 @@ def prepare(cfg, proc, *, warn=None):
     _, lib = _lib()
     if not isinstance(cfg, dict):
         raise InvalidSpec(BASE, "must be an object")
+    check(cfg)
     ctx, default = _new_context(cfg)
     _add_archs(ctx, cfg.get("architectures") or [])
     api = _set_flags(ctx, cfg.get("flags") or [])
     notify = _add_rules(ctx, cfg, default, warn)
 
     listener = cfg.get("listenerPath")
-    if cfg.get("listenerMetadata") and not listener:
-        raise InvalidSpec(f"{BASE}.listenerMetadata", "listenerMetadata requires listenerPath")
-    if notify and not listener:
-        raise InvalidSpec(f"{BASE}.listenerPath", "listenerPath is required when SCMP_ACT_NOTIFY is used")
     if notify and api < 5:
         raise InvalidSpec(BASE, f"SCMP_ACT_NOTIFY is not supported by libseccomp {_version()}")
     return Filter(lib, ctx, notify, listener if notify else None, cfg.get("listenerMetadata"))
@@ -218,11 +267,7 @@ def prepare(cfg, proc, *, warn=None):
 def _new_context(cfg):
     """The filter context with its default action: (ctx, default action value)."""
     ffi, lib = _lib()
-    default_name = cfg.get("defaultAction")
-    if default_name == "SCMP_ACT_NOTIFY":
-        raise InvalidSpec(f"{BASE}.defaultAction", "SCMP_ACT_NOTIFY cannot be used as the default action")
-    default = _action(default_name, cfg.get("defaultErrnoRet"), f"{BASE}.defaultAction",
-                      f"{BASE}.defaultErrnoRet")
+    default = _action(cfg.get("defaultAction"), cfg.get("defaultErrnoRet"), f"{BASE}.defaultErrnoRet")
     raw = lib.seccomp_init(default)
     if raw == ffi.NULL:
         raise InvalidSpec(f"{BASE}.defaultAction",
@@ -242,8 +287,6 @@ def _add_archs(ctx, archs):
         raise InvalidSpec(f"{BASE}.architectures", "must be an array")
     for i, arch in enumerate(archs):
         path = f"{BASE}.architectures[{i}]"
-        if arch not in ARCHS:
-            raise InvalidSpec(path, f"{_q(arch)} is not a valid seccomp architecture")
         token = lib.seccomp_arch_resolve_name(_arch_name(arch).encode())
         if not token:
             raise InvalidSpec(path, f"{arch} is not supported by libseccomp {_version()}")
@@ -263,8 +306,6 @@ def _set_flags(ctx, flags):
     api = lib.seccomp_api_get()
     for i, flag in enumerate(flags):
         path = f"{BASE}.flags[{i}]"
-        if flag not in FLAGS:
-            raise InvalidSpec(path, f"{_q(flag)} is not a valid seccomp flag")
         attr, level = FLAGS[flag]
         if api < level:
             raise InvalidSpec(path, f"{flag} is not supported by libseccomp {_version()} "
@@ -294,13 +335,11 @@ def _add_rule(ctx, cfg, rule, rpath, default, skipped):
     if not isinstance(rule, dict):
         raise InvalidSpec(rpath, "must be an object")
     name = rule.get("action")
-    action = _action(name, rule.get("errnoRet"), f"{rpath}.action", f"{rpath}.errnoRet")
+    action = _action(name, rule.get("errnoRet"), f"{rpath}.errnoRet")
     if rule.get("errnoRet") is not None and not _action_ok(action):
         raise InvalidSpec(f"{rpath}.errnoRet",
                           f"libseccomp {_version()} rejects {_describe_action(action)}")
-    names = rule.get("names")
-    if not isinstance(names, list) or not names:
-        raise InvalidSpec(f"{rpath}.names", "names must contain at least one entry")
+    names = rule["names"]  # a list with an entry: check()
     notify = name == "SCMP_ACT_NOTIFY"
     if notify and "sendmsg" in names and cfg.get("listenerPath"):
         raise InvalidSpec(f"{rpath}.names", "SCMP_ACT_NOTIFY cannot be used for sendmsg: "
@@ -351,10 +390,7 @@ def _conditions(args, rpath):
         apath = f"{rpath}.args[{k}]"
         if not isinstance(arg, dict):
             raise InvalidSpec(apath, "must be an object")
-        index = _uint(arg.get("index"), f"{apath}.index", MAX_ARGS)
-        op = arg.get("op")
-        if op not in OPERATORS:
-            raise InvalidSpec(f"{apath}.op", f"{_q(op)} is not a valid seccomp operator")
+        index, op = arg["index"], arg["op"]  # both passed check()
         value = _uint(arg.get("value"), f"{apath}.value", 1 << 64)
         two = _uint(arg.get("valueTwo", 0), f"{apath}.valueTwo", 1 << 64)
         out.append((index, OPERATORS[op], value, two))
@@ -416,7 +452,7 @@ class Filter:
             if self.listener_fd is None:
                 raise OciError(f"{BASE}.listenerPath: not connected (connect_listener was not called)")
             st = dict(state or {})
-            msg = {"ociVersion": st.get("ociVersion", "1.3.0"), "fds": ["seccompFd"],
+            msg = {"ociVersion": st.get("ociVersion", SPEC_VERSION), "fds": ["seccompFd"],
                    "pid": st.get("pid") or os.getpid(), "state": st}
             if self.metadata:
                 msg["metadata"] = self.metadata

@@ -7,6 +7,8 @@ section at zero values, as in runc. Nothing here writes.
 """
 import os
 
+from ocirun import cpulist
+
 from .base import try_read
 
 MAX_UINT64 = (1 << 64) - 1
@@ -40,20 +42,6 @@ def _keyed(directory, name):
                 out[parts[0]] = int(parts[1])
             except ValueError:
                 pass
-    return out
-
-
-def _list(text):
-    """'0-2,4' → [0, 1, 2, 4]."""
-    out = []
-    for part in (text or "").strip().split(","):
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        try:
-            out.extend(range(int(lo), int(hi or lo) + 1))
-        except ValueError:
-            continue
     return out
 
 
@@ -92,9 +80,9 @@ def _mem_entry(limit=0, usage=0, peak=0, failcnt=0):
 
 def _cpuset(d):
     s = {}
-    _put(s, "cpus", _list(try_read(d, "cpuset.cpus") if d else ""))
+    _put(s, "cpus", cpulist.numbers(try_read(d, "cpuset.cpus") if d else None))
     s["cpu_exclusive"] = _uint(d, "cpuset.cpu_exclusive")
-    _put(s, "mems", _list(try_read(d, "cpuset.mems") if d else ""))
+    _put(s, "mems", cpulist.numbers(try_read(d, "cpuset.mems") if d else None))
     for key, name in (("mem_hardwall", "mem_hardwall"), ("mem_exclusive", "mem_exclusive"),
                       ("memory_migrate", "memory_migrate"), ("memory_spread_page", "memory_spread_page"),
                       ("memory_spread_slab", "memory_spread_slab"), ("memory_pressure", "memory_pressure"),

@@ -7,6 +7,7 @@ we wait for the process and return its exit status (128+n for a signal).
 """
 import os
 
+from ocirun import SPEC_VERSION
 from ocirun import state as st
 from ocirun.errors import InvalidState, OciError, UsageError
 
@@ -101,7 +102,7 @@ def _check_process(proc, path):
     one line naming the field, not a traceback later."""
     from ocirun.spec import fastschema, loader
 
-    cfg = {"ociVersion": "1.3.0", "root": {"path": "rootfs"}, "process": proc}
+    cfg = {"ociVersion": SPEC_VERSION, "root": {"path": "rootfs"}, "process": proc}
     try:
         loader.check_unicode(proc, "process")
         if fastschema.is_valid(cfg):

@@ -14,6 +14,7 @@ sends the new pty master to --console-socket.
 """
 import os
 
+from ocirun import SPEC_VERSION
 from ocirun import state as st
 from ocirun.errors import ContainerNotFound, OciError, UsageError
 
@@ -83,7 +84,7 @@ def _initial_state(config, cid, bundle, rootfs, manager, linux):
     from ocirun import launcher
 
     return {
-        "ociVersion": config.get("ociVersion", "1.3.0"), "id": cid, "status": st.CREATING,
+        "ociVersion": config.get("ociVersion", SPEC_VERSION), "id": cid, "status": st.CREATING,
         "bundle": bundle, "rootfs": rootfs, "created": launcher.now_rfc3339(), "owner": "",
         "annotations": config.get("annotations") or {}, "hooks": config.get("hooks") or {},
         "cgroup": dict(manager.to_dict(), created=launcher._missing_dirs(manager)),

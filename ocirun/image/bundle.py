@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 
-from ocirun import paths
+from ocirun import fileio, paths
 from ocirun import syscalls as sc
 from ocirun.errors import describe
 from ocirun.image import ImageError, convert, layout as oci_layout, store as layer_store
@@ -54,12 +54,6 @@ def _undo(bundle, created):
                 os.unlink(p)
 
 
-def _write(path, data, mode=0o644):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
 def mount_overlay(store_path, lowers, upper, work, target):
     """lowerdir names are relative to the store (short: a page holds ~50 of
     them), so mount with the store as the cwd, and return to ours."""
@@ -92,7 +86,7 @@ def create(image_arg, bundle, store_path=None, flat=False):
             os.mkdir(rootfs, 0o755)
             marker.update(image=image.manifest_digest, flat=flat)
             if flat:
-                _write(os.path.join(bundle, layer_store.MARKER), json.dumps(marker).encode())
+                fileio.write_new(os.path.join(bundle, layer_store.MARKER), json.dumps(marker).encode())
                 fd = paths.open_root(rootfs)
                 try:
                     for i, (desc, diff_id) in enumerate(zip(image.layers, image.diff_ids)):
@@ -102,7 +96,7 @@ def create(image_arg, bundle, store_path=None, flat=False):
             else:
                 store = layer_store.Store(store_path).open()
                 marker.update(id=os.urandom(16).hex(), store=store.path, layers=image.diff_ids)
-                _write(os.path.join(bundle, layer_store.MARKER), json.dumps(marker).encode())
+                fileio.write_new(os.path.join(bundle, layer_store.MARKER), json.dumps(marker).encode())
                 store.add_ref(marker["id"], bundle, image.diff_ids)
                 lowers = [store.add_layer(layout, desc, diff_id, f"layer {i} ({desc['digest']})")
                           for i, (desc, diff_id) in enumerate(zip(image.layers, image.diff_ids))]
@@ -115,7 +109,7 @@ def create(image_arg, bundle, store_path=None, flat=False):
                 config = convert.runtime_config(image.config, fd, f"image {image.manifest_digest}")
             finally:
                 os.close(fd)
-            _write(os.path.join(bundle, "config.json"), defaults.render(config), 0o644)
+            fileio.write_new(os.path.join(bundle, "config.json"), defaults.render(config), 0o644)
         except BaseException:
             _undo(bundle, created)
             if store is not None:

@@ -21,7 +21,7 @@ import shutil
 import stat
 import tarfile
 
-from ocirun import paths
+from ocirun import fileio, paths
 from ocirun.image import ImageError
 
 WH = ".wh."
@@ -215,7 +215,7 @@ class Applier:
             if m.issparse() and not data.strip(b"\0"):
                 os.lseek(fd, len(data), os.SEEK_CUR)
             else:
-                _write_all(fd, data)
+                fileio.write_all(fd, data)
         if m.issparse():
             os.ftruncate(fd, m.size)
 
@@ -289,12 +289,6 @@ class Applier:
 def _ns(mtime):
     t = int(mtime * 10**9)
     return (t, t)
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def clear(dir_fd, name):

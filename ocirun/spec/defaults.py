@@ -1,4 +1,5 @@
-"""The config.json that `ocirun spec` writes: runc's template, ociVersion 1.3.0.
+"""The config.json that `ocirun spec` writes: runc's template, ociVersion
+ocirun.SPEC_VERSION.
 
 Engines and people diff our output against `runc spec`, so the content, the
 key order, the tab indentation and the missing final newline all match it.
@@ -6,7 +7,7 @@ key order, the tab indentation and the missing final newline all match it.
 
 import os
 
-OCI_VERSION = "1.3.0"
+from ocirun import SPEC_VERSION as OCI_VERSION
 
 # runc's rootless template adds no capabilities; both share this default set.
 _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]

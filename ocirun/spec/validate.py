@@ -9,37 +9,17 @@ check. Problems the spec says to warn about (unknown capabilities, relative
 mount destinations, personality flags) go to `warn(path, message)`.
 """
 
-from ocirun import fastjson as json
 import os
 
-from ocirun.errors import InvalidSpec, os_error
+# A table or check of what another module applies lives there, once, and is
+# called from here (procattrs, mountopts, namespaces, seccomp, paths).
+from ocirun import fastjson as json
+from ocirun import mountopts, procattrs
+from ocirun.errors import InvalidSpec, os_error, quote
+from ocirun.namespaces import ORDER as NAMESPACE_TYPES
+from ocirun.paths import clean
 
-from ocirun.procattrs import RLIMITS  # noqa: E402 - one table, used by both
 
-NAMESPACE_TYPES = ("mount", "pid", "network", "uts", "ipc", "user", "cgroup", "time")
-
-
-SCHED_POLICIES = (
-    "SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE",
-    "SCHED_DEADLINE",
-)
-SCHED_FLAGS = (
-    "SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM", "SCHED_FLAG_DL_OVERRUN",
-    "SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_UTIL_CLAMP_MIN",
-    "SCHED_FLAG_UTIL_CLAMP_MAX",
-)
-IOPRIO_CLASSES = ("IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE")
-MPOL_MODES = (
-    "MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED",
-    "MPOL_PREFERRED_MANY", "MPOL_LOCAL",
-)
-MPOL_FLAGS = ("MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES")
-PERSONALITY_DOMAINS = ("LINUX", "LINUX32")
-# The spec lists the first four; runc also takes the recursive forms, and
-# containerd's CRI plugin sets "rslave"/"rshared", so we accept them too.
-ROOTFS_PROPAGATIONS = (
-    "private", "shared", "slave", "unbindable", "rprivate", "rshared", "rslave", "runbindable",
-)
 HOOK_KINDS = (
     "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
 )
@@ -62,9 +42,6 @@ MINOR_MAX = (1 << 20) - 1
 
 # ---- helpers ---------------------------------------------------------------
 
-def _q(value):
-    """Quote a value for a one-line message ('pid'); control chars escaped."""
-    return "'" + json.dumps(str(value))[1:-1] + "'"
 
 
 def _key(base, key):
@@ -84,41 +61,6 @@ def _arr(value):
 
 def _int(value, default=0):
     return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _lexical_clean(path):
-    """Resolve '.', '..' and repeated slashes lexically, inside '/'."""
-    parts = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
-
-
-def parse_id_list(text):
-    """Parse a CPU/node list such as "0-3,7" into [(first, last), ...].
-
-    Ranges are kept as pairs so "0-4294967295" costs nothing. ValueError if bad.
-    """
-    ranges = []
-    if not text.strip():
-        return ranges
-    for item in text.split(","):
-        lo, sep, hi = (part.strip() for part in item.partition("-"))
-        ok = lo.isascii() and lo.isdigit() and (not sep or (hi.isascii() and hi.isdigit()))
-        if not ok:
-            raise ValueError(text)
-        first = int(lo)
-        last = int(hi) if sep else first
-        if first > last:
-            raise ValueError(text)
-        ranges.append((first, last))
-    return ranges
 
 
 def _valid_ifname(name):
@@ -211,28 +153,15 @@ def check_process(cx):
 def _check_env(env, base):
     for i, entry in enumerate(_arr(env)):
         if not isinstance(entry, str) or "=" not in entry:
-            raise InvalidSpec(f"{base}[{i}]", f"invalid environment variable {_q(entry)}: missing '='")
+            raise InvalidSpec(f"{base}[{i}]", f"invalid environment variable {quote(entry)}: missing '='")
         if entry.startswith("="):
-            raise InvalidSpec(f"{base}[{i}]", f"environment variable name can't be empty: {_q(entry)}")
+            raise InvalidSpec(f"{base}[{i}]", f"environment variable name can't be empty: {quote(entry)}")
 
 
 def check_rlimits(cx):
     """Every rlimit type maps to a kernel resource, no type twice
-    (config.md#posix-process), and soft <= hard (setrlimit(2) EINVAL)."""
-    seen = {}
-    for i, r in enumerate(_arr(_obj(cx.process).get("rlimits"))):
-        r = _obj(r)
-        base = f"process.rlimits[{i}]"
-        t = r.get("type")
-        if t not in RLIMITS:
-            raise InvalidSpec(f"{base}.type", f"wrong rlimit value: {_q(t)}")
-        if t in seen:
-            raise InvalidSpec(f"{base}.type",
-                              f"duplicate rlimit {_q(t)} (first at process.rlimits[{seen[t]}])")
-        seen[t] = i
-        soft, hard = _int(r.get("soft")), _int(r.get("hard"))
-        if soft > hard:
-            raise InvalidSpec(f"{base}.soft", f"soft limit {soft} is greater than hard limit {hard}")
+    (config.md#posix-process), and soft <= hard: procattrs.parse_rlimits."""
+    procattrs.parse_rlimits(_arr(_obj(cx.process).get("rlimits")))
 
 
 def check_capabilities(cx):
@@ -244,7 +173,7 @@ def check_capabilities(cx):
     for which in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         for i, name in enumerate(_arr(caps.get(which))):
             if name not in CAPABILITIES:
-                cx.warn(f"process.capabilities.{which}[{i}]", f"unknown capability {_q(name)} is ignored")
+                cx.warn(f"process.capabilities.{which}[{i}]", f"unknown capability {quote(name)} is ignored")
 
 
 def check_oom_score_adj(cx):
@@ -255,55 +184,17 @@ def check_oom_score_adj(cx):
 
 
 def check_scheduler(cx):
-    """process.scheduler: a known policy and flags; the kernel's rules for
-    nice, priority and the SCHED_DEADLINE triple (sched_setattr(2))."""
+    """process.scheduler: procattrs.check_scheduler."""
     s = _obj(cx.process).get("scheduler")
-    if not isinstance(s, dict):
-        return
-    base = "process.scheduler"
-    policy = s.get("policy")
-    if not policy:
-        raise InvalidSpec(f"{base}.policy", "scheduler policy is required")
-    if policy not in SCHED_POLICIES:
-        raise InvalidSpec(f"{base}.policy", f"unknown scheduler policy {_q(policy)}")
-    nice = _int(s.get("nice"))
-    if not -20 <= nice <= 19:
-        raise InvalidSpec(f"{base}.nice", f"nice {nice} is out of range [-20, 19]")
-    prio = _int(s.get("priority"))
-    if policy in ("SCHED_FIFO", "SCHED_RR"):
-        if not 1 <= prio <= 99:
-            raise InvalidSpec(f"{base}.priority", f"priority {prio} is out of range [1, 99] for {policy}")
-    elif prio:
-        raise InvalidSpec(f"{base}.priority", "priority can only be set for SCHED_FIFO or SCHED_RR")
-    runtime, deadline, period = (_int(s.get(k)) for k in ("runtime", "deadline", "period"))
-    if policy != "SCHED_DEADLINE":
-        for key, value in (("runtime", runtime), ("deadline", deadline), ("period", period)):
-            if value:
-                raise InvalidSpec(f"{base}.{key}", f"{key} can only be set for SCHED_DEADLINE")
-    else:
-        if deadline <= 0:
-            raise InvalidSpec(f"{base}.deadline", "deadline is required for SCHED_DEADLINE")
-        if runtime < 1024:
-            raise InvalidSpec(f"{base}.runtime", "runtime must be at least 1024 ns for SCHED_DEADLINE")
-        if runtime > deadline:
-            raise InvalidSpec(f"{base}.runtime", "runtime must not be greater than deadline")
-        if period and deadline > period:
-            raise InvalidSpec(f"{base}.deadline", "deadline must not be greater than period")
-    for i, flag in enumerate(_arr(s.get("flags"))):
-        if flag not in SCHED_FLAGS:
-            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown scheduler flag {_q(flag)}")
+    if isinstance(s, dict):
+        procattrs.check_scheduler(s)
 
 
 def check_io_priority(cx):
-    """process.ioPriority: a known class, priority 0 (highest) to 7 (lowest)."""
+    """process.ioPriority: procattrs.check_io_priority."""
     io = _obj(cx.process).get("ioPriority")
-    if not isinstance(io, dict):
-        return
-    if io.get("class") not in IOPRIO_CLASSES:
-        raise InvalidSpec("process.ioPriority.class", f"unknown ioPriority class {_q(io.get('class'))}")
-    prio = _int(io.get("priority"))
-    if not 0 <= prio <= 7:
-        raise InvalidSpec("process.ioPriority.priority", f"priority {prio} is out of range [0, 7]")
+    if isinstance(io, dict):
+        procattrs.check_io_priority(io)
 
 
 def check_cpu_affinity(cx):
@@ -312,11 +203,7 @@ def check_cpu_affinity(cx):
     for key in ("initial", "final"):
         text = aff.get(key)
         if isinstance(text, str):
-            try:
-                parse_id_list(text)
-            except ValueError:
-                raise InvalidSpec(f"process.execCPUAffinity.{key}",
-                                  f"invalid CPU list {_q(text)}") from None
+            procattrs.id_ranges(text, f"process.execCPUAffinity.{key}")
 
 
 def check_namespaces(cx):
@@ -327,9 +214,9 @@ def check_namespaces(cx):
         base = f"linux.namespaces[{i}]"
         t = ns.get("type")
         if t not in NAMESPACE_TYPES:
-            raise InvalidSpec(f"{base}.type", f"unknown namespace type {_q(t)}")
+            raise InvalidSpec(f"{base}.type", f"unknown namespace type {quote(t)}")
         if t in seen:
-            raise InvalidSpec(f"{base}.type", f"duplicate namespace {_q(t)}")
+            raise InvalidSpec(f"{base}.type", f"duplicate namespace {quote(t)}")
         seen[t] = i
         path = ns.get("path")
         # An empty path means "new namespace", as in runc (Go's zero value).
@@ -414,7 +301,7 @@ def check_time_namespace(cx):
     for clock, value in offsets.items():
         base = _key("linux.timeOffsets", clock)
         if clock not in TIME_CLOCKS:
-            raise InvalidSpec(base, f"unknown clock {_q(clock)} (only monotonic and boottime)")
+            raise InvalidSpec(base, f"unknown clock {quote(clock)} (only monotonic and boottime)")
         nsec = _int(_obj(value).get("nanosecs"))
         if not 0 <= nsec < 1_000_000_000:
             raise InvalidSpec(f"{base}.nanosecs", "nanosecs must be less than 1000000000")
@@ -445,11 +332,11 @@ def check_sysctl(cx):
         base = _key("linux.sysctl", name)
         path = sysctl_path(name)
         if not name or any(part in ("", ".", "..") for part in path.split("/")):
-            raise InvalidSpec(base, f"invalid sysctl name {_q(name)}")
+            raise InvalidSpec(base, f"invalid sysctl name {quote(name)}")
         dotted = path.translate(str.maketrans("./", "/."))
         if dotted in IPC_SYSCTLS or dotted.startswith("fs.mqueue."):
             if "ipc" not in cx.ns:
-                raise InvalidSpec(base, f"sysctl {_q(dotted)} is not allowed in the host's ipc namespace")
+                raise InvalidSpec(base, f"sysctl {quote(dotted)} is not allowed in the host's ipc namespace")
             continue
         if dotted.startswith("net."):
             if host_net is None:
@@ -463,15 +350,15 @@ def check_sysctl(cx):
                         raise InvalidSpec(where, f"invalid netns path: {os_error('stat', e, ns_path)}") from None
             if host_net:
                 raise InvalidSpec(base,
-                                  f"sysctl {_q(dotted)} is not allowed in the host's network namespace")
+                                  f"sysctl {quote(dotted)} is not allowed in the host's network namespace")
             continue
         if "uts" in cx.ns:
             if dotted == "kernel.domainname":
                 continue
             if dotted == "kernel.hostname":
-                raise InvalidSpec(base, f"sysctl {_q(dotted)} is not allowed as it conflicts"
+                raise InvalidSpec(base, f"sysctl {quote(dotted)} is not allowed as it conflicts"
                                         " with the 'hostname' field")
-        raise InvalidSpec(base, f"sysctl {_q(dotted)} is not in a separate kernel namespace")
+        raise InvalidSpec(base, f"sysctl {quote(dotted)} is not in a separate kernel namespace")
 
 
 def check_mounts(cx):
@@ -486,7 +373,7 @@ def check_mounts(cx):
         dest = m.get("destination")
         if not isinstance(dest, str) or not dest:
             raise InvalidSpec(f"{base}.destination", "mount destination must not be empty")
-        if _lexical_clean(dest) == "/":
+        if not clean(dest):  # "", "/", "/a/..": the root itself
             raise InvalidSpec(f"{base}.destination", f"mount destination {dest} is on the top of rootfs")
         if not dest.startswith("/"):
             cx.warn(f"{base}.destination",
@@ -522,18 +409,18 @@ def check_devices(cx):
         base = f"linux.devices[{i}]"
         t = d.get("type")
         if t not in DEVICE_TYPES:
-            raise InvalidSpec(f"{base}.type", f"invalid device type {_q(t)}")
+            raise InvalidSpec(f"{base}.type", f"invalid device type {quote(t)}")
         path = d.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
             raise InvalidSpec(f"{base}.path", "device path must be absolute")
-        if _lexical_clean(path) == "/":
+        if not clean(path):
             raise InvalidSpec(f"{base}.path", "device path must not be /")
         if t == "p":
             continue
         for key, top in (("major", MAJOR_MAX), ("minor", MINOR_MAX)):
             value = d.get(key)
             if not isinstance(value, int):
-                raise InvalidSpec(f"{base}.{key}", f"{key} is required for device type {_q(t)}")
+                raise InvalidSpec(f"{base}.{key}", f"{key} is required for device type {quote(t)}")
             if not 0 <= value <= top:
                 raise InvalidSpec(f"{base}.{key}", f"{key} {value} is out of range [0, {top}]")
 
@@ -552,62 +439,14 @@ def check_masked_paths(cx):
 
 
 def check_seccomp(cx):
-    """linux.seccomp (config-linux.md#seccomp): known actions, architectures,
-    flags and operators; `names` MUST have an entry; errnoRet only with an
-    action that returns an errno (MUST fail otherwise); listenerMetadata MUST
-    NOT be set without listenerPath; SCMP_ACT_NOTIFY needs listenerPath and
-    (runc) cannot be the default action. Syscall names are checked later."""
+    """linux.seccomp: seccomp.check (the tables and rules live with the code
+    that applies them; only loaded with seccomp). Syscall names are checked
+    later, by libseccomp."""
     sc = cx.linux.get("seccomp")
-    if not isinstance(sc, dict):
-        return
-    # The tables live with the code that applies them (only loaded with seccomp).
-    from ocirun.seccomp import ACTIONS as SECCOMP_ACTIONS
-    from ocirun.seccomp import ARCHS as SECCOMP_ARCHES
-    from ocirun.seccomp import ERRNO_ACTIONS as SECCOMP_ERRNO_ACTIONS
-    from ocirun.seccomp import FLAGS as SECCOMP_FLAGS
-    from ocirun.seccomp import MAX_ARGS as SECCOMP_MAX_ARGS
-    from ocirun.seccomp import OPERATORS as SECCOMP_OPS
+    if isinstance(sc, dict):
+        from ocirun import seccomp
 
-    base = "linux.seccomp"
-    default = sc.get("defaultAction")
-    if default not in SECCOMP_ACTIONS:
-        raise InvalidSpec(f"{base}.defaultAction", f"{_q(default)} is not a valid seccomp action")
-    if default == "SCMP_ACT_NOTIFY":
-        raise InvalidSpec(f"{base}.defaultAction", "SCMP_ACT_NOTIFY cannot be used as the default action")
-    if sc.get("defaultErrnoRet") is not None and default not in SECCOMP_ERRNO_ACTIONS:
-        raise InvalidSpec(f"{base}.defaultErrnoRet", f"errnoRet is not supported by {default}")
-    for i, arch in enumerate(_arr(sc.get("architectures"))):
-        if arch not in SECCOMP_ARCHES:
-            raise InvalidSpec(f"{base}.architectures[{i}]",
-                              f"{_q(arch)} is not a valid seccomp architecture")
-    for i, flag in enumerate(_arr(sc.get("flags"))):
-        if flag not in SECCOMP_FLAGS:
-            raise InvalidSpec(f"{base}.flags[{i}]", f"{_q(flag)} is not a valid seccomp flag")
-    if sc.get("listenerMetadata") and not sc.get("listenerPath"):
-        raise InvalidSpec(f"{base}.listenerMetadata", "listenerMetadata requires listenerPath")
-    notify = False
-    for i, rule in enumerate(_arr(sc.get("syscalls"))):
-        rule = _obj(rule)
-        rbase = f"{base}.syscalls[{i}]"
-        if not _arr(rule.get("names")):
-            raise InvalidSpec(f"{rbase}.names", "names must contain at least one entry")
-        action = rule.get("action")
-        if action not in SECCOMP_ACTIONS:
-            raise InvalidSpec(f"{rbase}.action", f"{_q(action)} is not a valid seccomp action")
-        notify = notify or action == "SCMP_ACT_NOTIFY"
-        if rule.get("errnoRet") is not None and action not in SECCOMP_ERRNO_ACTIONS:
-            raise InvalidSpec(f"{rbase}.errnoRet", f"errnoRet is not supported by {action}")
-        for j, arg in enumerate(_arr(rule.get("args"))):
-            arg = _obj(arg)
-            index = _int(arg.get("index"))
-            if not 0 <= index < SECCOMP_MAX_ARGS:
-                raise InvalidSpec(f"{rbase}.args[{j}].index",
-                                  f"index {index} is out of range [0, {SECCOMP_MAX_ARGS - 1}]")
-            if arg.get("op") not in SECCOMP_OPS:
-                raise InvalidSpec(f"{rbase}.args[{j}].op",
-                                  f"{_q(arg.get('op'))} is not a valid seccomp operator")
-    if notify and not sc.get("listenerPath"):
-        raise InvalidSpec(f"{base}.listenerPath", "listenerPath is required when SCMP_ACT_NOTIFY is used")
+        seccomp.check(sc)
 
 
 def check_hooks(cx):
@@ -633,55 +472,24 @@ def check_personality(cx):
     pers = cx.linux.get("personality")
     if not isinstance(pers, dict):
         return
-    if pers.get("domain") not in PERSONALITY_DOMAINS:
-        raise InvalidSpec("linux.personality.domain",
-                          f"unknown personality domain {_q(pers.get('domain'))}")
+    procattrs.personality_value(pers)
     if _arr(pers.get("flags")):
         cx.warn("linux.personality.flags", "personality flags are not supported and are ignored")
 
 
 def check_rootfs_propagation(cx):
-    """linux.rootfsPropagation (config-linux.md#rootfs-mount-propagation)."""
+    """linux.rootfsPropagation (config-linux.md#rootfs-mount-propagation):
+    mountopts.propagation_flags knows the names."""
     value = cx.linux.get("rootfsPropagation")
-    if value and value not in ROOTFS_PROPAGATIONS:
-        raise InvalidSpec("linux.rootfsPropagation", f"rootfsPropagation {_q(value)} is not supported")
+    if value:
+        mountopts.propagation_flags(value)
 
 
 def check_memory_policy(cx):
-    """linux.memoryPolicy: known mode and flags, and set_mempolicy(2)'s rules:
-    STATIC and RELATIVE exclude each other, NUMA_BALANCING needs BIND (or
-    PREFERRED_MANY on newer kernels), DEFAULT/LOCAL take no nodes, BIND,
-    INTERLEAVE, WEIGHTED_INTERLEAVE and PREFERRED_MANY need some."""
+    """linux.memoryPolicy: procattrs.check_memory_policy."""
     mp = cx.linux.get("memoryPolicy")
-    if not isinstance(mp, dict):
-        return
-    base = "linux.memoryPolicy"
-    mode = mp.get("mode")
-    if mode not in MPOL_MODES:
-        raise InvalidSpec(f"{base}.mode", f"unknown memory policy mode {_q(mode)}")
-    flags = _arr(mp.get("flags"))
-    for i, flag in enumerate(flags):
-        if flag not in MPOL_FLAGS:
-            raise InvalidSpec(f"{base}.flags[{i}]", f"unknown memory policy flag {_q(flag)}")
-    if "MPOL_F_STATIC_NODES" in flags and "MPOL_F_RELATIVE_NODES" in flags:
-        raise InvalidSpec(f"{base}.flags",
-                          "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES are mutually exclusive")
-    if "MPOL_F_NUMA_BALANCING" in flags and mode not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
-        raise InvalidSpec(f"{base}.flags", f"MPOL_F_NUMA_BALANCING cannot be used with {mode}")
-    if mode == "MPOL_LOCAL" and ("MPOL_F_STATIC_NODES" in flags or "MPOL_F_RELATIVE_NODES" in flags):
-        raise InvalidSpec(f"{base}.flags", "MPOL_LOCAL takes no node flags")
-    text = mp.get("nodes")
-    nodes = []
-    if isinstance(text, str):
-        try:
-            nodes = parse_id_list(text)
-        except ValueError:
-            raise InvalidSpec(f"{base}.nodes", f"invalid node list {_q(text)}") from None
-    if mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and nodes:
-        raise InvalidSpec(f"{base}.nodes", f"{mode} takes no nodes")
-    needs_nodes = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
-    if mode in needs_nodes and not nodes:
-        raise InvalidSpec(f"{base}.nodes", f"{mode} needs at least one node")
+    if isinstance(mp, dict):
+        procattrs.check_memory_policy(mp)
 
 
 def check_net_devices(cx):
@@ -699,7 +507,7 @@ def check_net_devices(cx):
     for host_name, dev in devices.items():
         base = _key("linux.netDevices", host_name)
         if not _valid_ifname(host_name):
-            raise InvalidSpec(base, f"invalid network device name {_q(host_name)}")
+            raise InvalidSpec(base, f"invalid network device name {quote(host_name)}")
         new = _obj(dev).get("name")
         target = host_name
         if new is not None:
@@ -707,13 +515,13 @@ def check_net_devices(cx):
             # a template holds exactly one "%d" (the kernel's dev_alloc_name)
             bad_template = template and (new.count("%") != 1 or "%d" not in new)
             if not isinstance(new, str) or not _valid_ifname(new) or bad_template:
-                raise InvalidSpec(f"{base}.name", f"invalid network device name {_q(new)}")
+                raise InvalidSpec(f"{base}.name", f"invalid network device name {quote(new)}")
             target = new
             if template:
                 continue  # the kernel picks a free number
         if target in targets:
             raise InvalidSpec(f"{base}.name" if new is not None else base,
-                              f"network device name {_q(target)} is also used by {targets[target]}")
+                              f"network device name {quote(target)} is also used by {targets[target]}")
         targets[target] = base
 
 
@@ -733,7 +541,7 @@ def check_intel_rdt(cx):
         return
     clos = rdt.get("closID")
     if isinstance(clos, str) and clos and clos != "/" and (clos in (".", "..") or "/" in clos):
-        raise InvalidSpec("linux.intelRdt.closID", f"invalid closID {_q(clos)}")
+        raise InvalidSpec("linux.intelRdt.closID", f"invalid closID {quote(clos)}")
     for key in ("l3CacheSchema", "memBwSchema"):
         value = rdt.get(key)
         if isinstance(value, str) and "\n" in value:

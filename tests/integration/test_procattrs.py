@@ -91,10 +91,10 @@ def test_rlimit_raise_without_cap_sys_resource_names_the_rlimit():
 
 
 @pytest.mark.parametrize("rl, path, words", [
-    ([{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}], "process.rlimits[0].type", "unknown rlimit type"),
+    ([{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}], "process.rlimits[0].type", "wrong rlimit value: 'RLIMIT_FOO'"),
     ([{"type": "RLIMIT_CORE", "soft": 1, "hard": 1}, {"type": "RLIMIT_CORE", "soft": 2, "hard": 2}],
      "process.rlimits[1].type", "duplicate"),
-    ([{"type": "RLIMIT_CORE", "soft": 2, "hard": 1}], "process.rlimits[0]", "exceeds hard limit"),
+    ([{"type": "RLIMIT_CORE", "soft": 2, "hard": 1}], "process.rlimits[0].soft", "is greater than hard limit"),
     ([{"type": "RLIMIT_CORE", "soft": -1, "hard": 1}], "process.rlimits[0].soft", "integer"),
     ([{"type": "RLIMIT_CORE", "soft": 1, "hard": 1 << 64}], "process.rlimits[0].hard", "integer"),
 ])

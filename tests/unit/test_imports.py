@@ -103,6 +103,7 @@ EXEC_ALLOWED = STATE_ALLOWED | OS | {"fcntl",
     "ocirun.paths", "ocirun.procattrs", "ocirun.signals", "ocirun.sync", "ocirun.syscalls", "ocirun.sysops",
     "ocirun.hooks", "ocirun.rootfs", "ocirun.mountopts", "ocirun._shim", "ocirun._shim.lib",
     "_cffi_backend", "errno", "resource", "select",
+    "ocirun.cpulist", "ocirun.fileio",  # one CPU-list parser, the whole-file writes (issue 12)
 }
 
 

@@ -223,8 +223,8 @@ def test_cycle_exceptions_are_still_needed():
 SHAPE_ONLY = {  # reviewed: the same pattern over different data, nothing to share
     ("spec/validate.py", "spec/validate.py"):
         "one check per config section: take the object, look a field up in its table, name the path",
-    ("procattrs.py", "procattrs.py"):
-        "one section per process attribute: look the name up in its table, call its syscall",
+    ("mountopts.py", "mountopts.py"):
+        "option tables: rows of (clears?, bit), MS_* for mount(2), MOUNT_ATTR_* for mount_setattr(2)",
     ("spec/fastschema.py", "spec/fastschema.py"):
         "one compiler clause per JSON-schema keyword (minLength/maxLength, minItems/maxItems, ...)",
 }
@@ -234,10 +234,6 @@ LEFT_OUT_RUNS = 3  # rows of tables: cli.py flags, mountopts.py options, sysops.
 # branches or reported to the lead; the lead empties this list at merge.
 SHARED_BEING_REMOVED = {
     ("commands/exec.py", "launcher.py"): "proto: one spawn path (the fd-closing loops)",
-    ("mountopts.py", "syscalls.py"): "truth: the MS_* constants live once",
-    ("paths.py", "spec/validate.py"): "truth: paths.clean and validate._lexical_clean",
-    ("mountopts.py", "mountopts.py"): "truth (mountopts.py): the set/clear toggles of MS_* flags and "
-                                      "MOUNT_ATTR_* bits are one helper; reported to the lead",
     ("commands/pause.py", "commands/resume.py"): "speed (pause/resume): the locked load and re-load of a "
                                                  "container is one state.py helper; reported to the lead",
 }

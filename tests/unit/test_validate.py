@@ -11,10 +11,12 @@ import string
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ocirun import cpulist
 from ocirun.captable import CAPABILITIES
-from ocirun.errors import InvalidSpec
+from ocirun.errors import InvalidSpec, quote
 from ocirun.spec import validate
-from ocirun.spec.validate import CHECKS, IPC_SYSCTLS, NAMESPACE_TYPES, RLIMITS, check
+from ocirun.procattrs import RLIMITS
+from ocirun.spec.validate import CHECKS, IPC_SYSCTLS, NAMESPACE_TYPES, check
 
 BASE = {
     "ociVersion": "1.3.0",
@@ -576,13 +578,13 @@ def test_sysctl_path(name, path):
     ("", []), ("  ", []), ("7", [(7, 7)]), ("0-3,7", [(0, 3), (7, 7)]), (" 1 - 2 , 4", [(1, 2), (4, 4)]),
 ])
 def test_parse_id_list(text, ranges):
-    assert validate.parse_id_list(text) == ranges
+    assert cpulist.ranges(text) == ranges
 
 
 @pytest.mark.parametrize("text", [",", "1,", "-1", "a", "1-", "2-1", "1-2-3", "\u0661"])
 def test_parse_id_list_bad(text):
     with pytest.raises(ValueError):
-        validate.parse_id_list(text)
+        cpulist.ranges(text)
 
 
 # ---- hypothesis: wide inputs ----------------------------------------------------------
@@ -683,7 +685,7 @@ def test_namespace_unknown_type_fails_at_it(types, data):
     cfg = make(with_namespaces([t for t in types if t != "user"]))
     path, message = error(cfg)
     assert path == f"linux.namespaces[{[t for t in types if t != 'user'].index(bad)}].type"
-    assert message == "unknown namespace type " + validate._q(bad)
+    assert message == "unknown namespace type " + quote(bad)
 
 
 ident = st.text(string.ascii_lowercase + string.digits + "_", min_size=1, max_size=10)
@@ -851,4 +853,4 @@ def test_netdev_names_match_kernel_rule(name):
     if ok:
         run(cfg)
     else:
-        assert error(cfg)[1] == "invalid network device name " + validate._q(name)
+        assert error(cfg)[1] == "invalid network device name " + quote(name)

@@ -8,7 +8,7 @@ written to the last byte. Errors are the OSError of the step that failed
 word them, naming the field. Imports nothing more: the container's init
 writes with it where nothing can be imported.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 
 def write_all(fd, data):

@@ -52,13 +52,13 @@ def write_atomic(path, data, mode=0o600):
     ENOSPC): a cut file is never renamed into place. No fsync (runc has none
     either): the state does not outlive a machine crash any more than the
     containers do; the rename is what makes it all-or-nothing."""
+    from ocirun.fileio import write_all
+
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, path)

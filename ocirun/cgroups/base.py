@@ -11,6 +11,7 @@ import _signal as signal  # not `signal`: it loads enum
 import time
 
 from ..errors import CgroupError, describe
+from ..fileio import write_value
 
 PROCS = "cgroup.procs"
 DESTROY_TIMEOUT = 3.0  # seconds to wait for dying processes to leave a cgroup
@@ -19,17 +20,10 @@ DESTROY_TIMEOUT = 3.0  # seconds to wait for dying processes to leave a cgroup
 def write_file(directory, name, value):
     """Write `value` to directory/name in one write(2); CgroupError names file and value."""
     path = os.path.join(directory, name)
-    data = str(value).encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW)
+        write_value(path, str(value), os.O_TRUNC | os.O_NOFOLLOW)
     except OSError as e:
         raise _write_error(path, value, e) from None
-    try:
-        os.write(fd, data)
-    except OSError as e:
-        raise _write_error(path, value, e) from None
-    finally:
-        os.close(fd)
 
 
 def _write_error(path, value, e):

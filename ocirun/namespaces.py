@@ -28,7 +28,7 @@ FOR_CHILDREN = ("pid", "time")
 INIT_ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")
 
 
-class Plan:
+class NamespaceSet:
     """What to do per namespace type: ('new', None) or ('join', fd)."""
 
     def __init__(self, namespaces):

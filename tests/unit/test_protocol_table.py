@@ -1,10 +1,14 @@
 """docs/architecture.md's protocol table and sync.py's message kinds are the
 same set (issue 12): a kind added to the code without the table, or a row
 naming a kind the code does not have, fails here."""
+import errno
 import os
 import re
 
-from ocirun import sync
+import pytest
+
+from ocirun import childproc, sync
+from ocirun.errors import OciError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -73,3 +77,82 @@ def test_no_bare_message_string_outside_sync():
                         if pat.search(line):
                             bad.append(f"{os.path.relpath(path, REPO)}:{n}: {line.strip()}")
     assert not bad, bad
+
+
+# ---- the channel's rules (real pipes, a real forked child) ----------------
+
+class _Log:
+    def __init__(self):
+        self.lines = []
+
+    def debug(self, m):
+        self.lines.append(m)
+
+
+def test_expect_returns_the_kind_and_logs_debug_lines():
+    parent, child = sync.pair("test child")
+    try:
+        child.send(sync.DEBUG, msg="one")
+        child.send(sync.READY)
+        log = _Log()
+        assert parent.expect(sync.READY, logger=log)["t"] == sync.READY
+        assert log.lines == ["one"]
+    finally:
+        parent.close()
+        child.close()
+
+
+def test_expect_raises_on_any_other_kind():
+    parent, child = sync.pair("test child")
+    try:
+        child.send(sync.HOOKS)
+        with pytest.raises(sync.ProtocolError, match="test child: unexpected message 'hooks' "
+                                                     r"\(expected ready or pid\)"):
+            parent.expect(sync.READY, sync.PID)
+    finally:
+        parent.close()
+        child.close()
+
+
+def test_expect_says_gone_when_the_child_exits_without_a_word():
+    parent, child = sync.pair("test child", "test child exited unexpectedly")
+    child.close()
+    try:
+        with pytest.raises(OciError, match="^test child exited unexpectedly$"):
+            parent.expect(sync.READY)
+    finally:
+        parent.close()
+
+
+def test_a_failing_child_reports_why_with_its_errno_before_it_exits():
+    """childproc.fail: an "error" message with the OSError's errno, then exit 1."""
+    parent, child = sync.pair("test child")
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        childproc.fail(child, PermissionError(errno.EACCES, "Permission denied", "/x"))
+    child.close()
+    try:
+        with pytest.raises(sync.RemoteError) as e:
+            parent.expect(sync.READY)
+        assert e.value.errno == errno.EACCES
+        assert str(e.value) == "Permission denied (/x)"
+        assert not e.value.hook
+    finally:
+        parent.close()
+        _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 1
+
+
+def test_close_twice_never_closes_a_reused_fd():
+    parent, child = sync.pair("test child")
+    child.close()
+    r, w = os.pipe()
+    try:
+        child.close()
+        os.fstat(r)
+        os.fstat(w)
+    finally:
+        os.close(r)
+        os.close(w)
+        parent.close()

@@ -152,8 +152,12 @@ def _join_cgroup_locked(c, pid, sub):
 
 
 def _drain_pid(chan):
-    """After a failure: the process's pid if the intermediate sent it (read
-    until every writer has gone), so that it is killed and reaped."""
+    """After a failure (already being raised): the process's pid if the
+    intermediate sent it (read until every writer has gone), so that it is
+    killed and reaped. Its other lines (an "error") are not news: the
+    failure being raised is what is reported."""
+    from ocirun import sync
+
     pid = None
     while True:
         try:
@@ -162,7 +166,7 @@ def _drain_pid(chan):
             return pid
         if msg is None:
             return pid
-        if msg.get("t") == "pid":
+        if msg.get("t") == sync.PID:
             pid = msg["pid"]
 
 

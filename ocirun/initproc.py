@@ -13,7 +13,7 @@ ready and blocks on exec.fifo until `start`.
 import errno
 import os
 
-from ocirun import childproc, hooks, paths, rootfs, sync
+from ocirun import childproc, paths, rootfs, sync
 from ocirun import syscalls as sc
 from ocirun.errors import OciError
 
@@ -56,7 +56,7 @@ def setup(plan, chan):
     h = cfg.get("hooks") or {}
     if h.get("createContainer"):
         # runtime.md#state: in the container's namespaces, the pid it sees there.
-        hooks.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
+        plan.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
     rootfs.pivot(plan.rootfs, plan.no_pivot, ns.has("mount"))
     if plan.late_pid:
         enter_pid_late(plan, chan)  # at once: our /proc/self is gone (not our pid namespace)
@@ -184,7 +184,7 @@ def start(plan):
     h = plan.config.get("hooks") or {}
     if h.get("startContainer"):
         # Not "running" yet: the program has not been executed (runtime.md#state).
-        hooks.run_hooks(h["startContainer"], dict(plan.state, status="created", pid=os.getpid()),
+        plan.run_hooks(h["startContainer"], dict(plan.state, status="created", pid=os.getpid()),
                         "startContainer")
     childproc.last_steps(plan)
     childproc.exec_program(plan)

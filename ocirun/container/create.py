@@ -223,6 +223,7 @@ class _Creation:
                        "dev_fds": dev_fds, "mount_label": linux.get("mountLabel"), "proc_pidns": late_pid},
             late_pid=late_pid is not None,
             bind_devices=rootless is not None,  # mknod needs the host's root (runc: rootless binds)
+            run_hooks=_container_hooks(h),
         )
 
     def _spawn(self, plan, lock):
@@ -280,7 +281,7 @@ class _Creation:
     def _serve(self):
         """Answer the init until it is ready: hooks (once, if it has any),
         pid (once, if it joins a pid namespace late), ready."""
-        from ocirun import hooks, sync
+        from ocirun import sync
 
         plan, chan, h = self.plan, self.init_chan, self.config.get("hooks") or {}
         hook_state = plan.state
@@ -302,6 +303,8 @@ class _Creation:
 
                     netdev.move_all(self.linux["netDevices"], self.pid)
                 self.hooks_began = True
+                from ocirun import hooks
+
                 hooks.run_hooks(h.get("prestart") or [], hook_state, "prestart")
                 hooks.run_hooks(h.get("createRuntime") or [], hook_state, "createRuntime")
                 chan.send(sync.HOOKS_DONE)
@@ -313,10 +316,22 @@ class _Creation:
                 chan.send(sync.GO, pid=self.pid)
 
 
+def _container_hooks(h):
+    """hooks.run_hooks for the init if it has hooks to run in the container
+    (createContainer, startContainer), else None: hooks.py (with select and
+    the signal table) is then never loaded."""
+    if not (h.get("createContainer") or h.get("startContainer")):
+        return None
+    from ocirun import hooks
+
+    return hooks.run_hooks
+
+
 def _import_for_init(proc):
-    """Everything the init will use, imported now: it can import nothing."""
+    """Everything the init will use, imported now: it can import nothing
+    (hooks: see _container_hooks)."""
     from ocirun import fastjson as json  # noqa: F401
-    from ocirun import capabilities, cgroups, childproc, hooks, initproc, lsm, namespaces, sync  # noqa: F401
+    from ocirun import capabilities, cgroups, childproc, initproc, lsm, namespaces, sync  # noqa: F401
     import _socket  # noqa: F401 - initproc.loopback_up uses it
     import fcntl  # noqa: F401
     if proc.get("terminal"):

@@ -5,7 +5,7 @@ delete it (unless keep). restore waits for a restored container the same way
 import os
 import _signal as signal  # not `signal`: it loads enum
 
-from ocirun.container import create, delete, start
+from ocirun.container import create, start
 
 FORWARD = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
            signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
@@ -77,6 +77,8 @@ def wait_init(pid):
 
 def cleanup(store, cid, logger):
     """delete --force, reporting (not raising) a failure: the exit status stays."""
+    from ocirun.container import delete  # not at the top: `run -d` never needs it
+
     try:
         delete.destroy(store.load(cid), True, logger)
     except Exception as e:  # noqa: BLE001 - report, keep the exit status

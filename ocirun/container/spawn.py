@@ -29,6 +29,9 @@ class Plan:
         # the init only (create)
         "id", "bundle", "rootfs", "ns", "fifo_fd", "no_pivot", "no_new_keyring",
         "runtime_hooks", "mount_ctx", "late_pid", "bind_devices",
+        # hooks.run_hooks when the config has createContainer or startContainer
+        # hooks (the init cannot import it; without them nobody loads it)
+        "run_hooks",
         # an exec'd process only: {namespace type: fd of the container's}
         "ns_fds",
     )
@@ -37,7 +40,7 @@ class Plan:
                  console_mount=False, preserve_fds=0, setgroups_deny=False, id=None,
                  bundle=None, rootfs=None, ns=None, fifo_fd=None, no_pivot=False,
                  no_new_keyring=False, runtime_hooks=False, mount_ctx=None, late_pid=False,
-                 bind_devices=False, ns_fds=None):
+                 bind_devices=False, run_hooks=None, ns_fds=None):
         self.config, self.proc, self.state = config, proc, state
         self.caps, self.last_cap, self.seccomp = security.caps, security.last_cap, security.seccomp
         self.exec_fd, self.console_fd, self.console_mount = exec_fd, console_fd, console_mount
@@ -46,6 +49,7 @@ class Plan:
         self.id, self.bundle, self.rootfs, self.ns, self.fifo_fd = id, bundle, rootfs, ns, fifo_fd
         self.no_pivot, self.no_new_keyring, self.runtime_hooks = no_pivot, no_new_keyring, runtime_hooks
         self.mount_ctx, self.late_pid, self.bind_devices = mount_ctx or {}, late_pid, bind_devices
+        self.run_hooks = run_hooks
         self.ns_fds = ns_fds or {}
 
 

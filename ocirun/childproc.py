@@ -1,8 +1,10 @@
 """What the init and an exec'd process share, from the fork to the exec.
 
 Both run the host's Python inside the container's namespaces, so both:
-- seal() first: no import can happen any more (sys.meta_path emptied: a
-  stray import fails instead of loading code from the container's rootfs),
+- seal() first: nothing can be loaded any more (sys.meta_path emptied: an
+  import statement only finds what the parent imported before the fork, in
+  sys.modules; a stray one fails instead of loading code from the
+  container's rootfs),
   non-dumpable before any namespace is entered (CVE-2016-9962), every fd but
   0-2 close-on-exec (CVE-2024-21626);
 - report any failure to the parent on their channel before they exit (fail);
@@ -10,7 +12,8 @@ Both run the host's Python inside the container's namespaces, so both:
   capabilities, cwd checked inside the root, env, the executable);
 - execute it through the sealed memfd copy of ocirun-exec (exec_program), so
   /proc/self/exe never names a host binary (CVE-2019-5736).
-Every module used here is imported by the parent before the fork.
+Every module used here (socket, struct and fcntl for a terminal included:
+spawn.open_process_fds) is imported by the parent before the fork.
 """
 import errno
 import os

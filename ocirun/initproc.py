@@ -1,9 +1,11 @@
 """The container's init: the forked child of `create`, from fork to exec.
 
 It runs the host's Python inside the container's namespaces, so the rules of
-childproc.py hold (seal first: non-dumpable, no imports: every module it
-uses, this one's included, is imported by the parent before the fork; fds
-close-on-exec; cwd checked; the exec through the sealed ocirun-exec memfd).
+childproc.py hold (seal first: non-dumpable; nothing is loaded after the
+fork: every module it uses is imported by the parent before it (create's
+_import_for_init), and the few function-level import statements here and in
+childproc only find those in sys.modules; fds close-on-exec; cwd checked;
+the exec through the sealed ocirun-exec memfd).
 It talks to the parent on its own channel (sync.py: create:init) and reports
 any failure there before it exits.
 Order of work follows runc: namespaces, hostname, rootfs and mounts, hooks,

@@ -98,7 +98,9 @@ def main():
     args = a.args[1:] if a.args[:1] == ["--"] else a.args
     launcher = os.path.realpath(a.ocirun)
     with open(launcher) as f:
-        py = f.readline()[2:].split()[0]  # the launcher's own interpreter
+        # The interpreter: the #! line's last word (the first is ocirun-launch,
+        # which takes the interpreter as its argument).
+        py = f.readline()[2:].split()[-1]
     import_tree(py, launcher, args, a.top, a.repeat)
     out = f"/tmp/ocirun-profile-{os.getpid()}.prof"
     try:

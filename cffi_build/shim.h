@@ -1,6 +1,6 @@
 /* ocirun's C shim: thin system-call wrappers only. No policy lives here.
  * Every wrapper returns what the kernel returns (-1 with errno set on
- * failure); the Python side (ocirun/sys.py) turns errno into OSError. */
+ * failure); the Python side (ocirun/syscalls.py) turns errno into OSError. */
 #include <stdint.h>
 #include <seccomp.h>
 

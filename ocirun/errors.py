@@ -1,15 +1,56 @@
 """The few errors ocirun raises. Each maps to one line on stderr and exit 1.
 
-Message wording matters: engines match phrases such as "does not exist",
-"container not running", "no such process", "executable file not found" and
-"permission denied" (see docs/architecture.md).
+Message wording matters: engines match the phrases in ENGINE_PHRASES (podman,
+containerd and Docker turn them into exit codes or "already stopped"; the
+list is also in docs/architecture.md). A failed system call is worded by
+describe()/os_error() below, the same words everywhere.
+
+No imports at module level: every command imports this module.
 """
+
+# Lower case, as runc (Go's syscall.Errno) prints them; engines compare them as text.
+ENGINE_PHRASES = ("does not exist", "container not running", "no such process",
+                  "executable file not found", "permission denied", "operation not permitted",
+                  "no such file or directory", "not a directory")
+
+
+def describe(err):
+    """The text of an errno, lower case: 'no such file or directory'.
+
+    `err` is an OSError or an errno number (a negative one, as libseccomp and
+    netlink return it, counts as its absolute value). An OSError without an
+    errno (or errno 0) is described by str(err)."""
+    import os  # already loaded: a dict lookup, no import (safe after the root switch)
+
+    number = err if isinstance(err, int) else err.errno
+    if number:
+        return os.strerror(abs(number)).lower()
+    return str(err)
+
+
+def os_error(op, err, path=None, detail=None):
+    """The one line for a failed operation: 'op path: text (detail)'.
+
+    os_error("mkdir", e, "/run/x") -> 'mkdir /run/x: permission denied'.
+    With errno 0 or None there is no text: 'op path'."""
+    what = op if path is None else f"{op} {path}"
+    text = "" if err is None or err == 0 else describe(err)
+    msg = f"{what}: {text}" if text else what
+    return f"{msg} ({detail})" if detail else msg
 
 
 class OciError(Exception):
-    """Base: str(err) is the single line printed after 'ocirun: '."""
+    """Base: str(err) is the single line printed after 'ocirun: '.
+
+    errno: the errno of the failed system call behind the error, None if none
+    (callers test it, e.g. to retry on EINVAL or to ignore ENOENT)."""
 
     exit_code = 1
+    errno = None  # also for subclasses whose __init__ does not pass it on
+
+    def __init__(self, *args, errno=None):
+        super().__init__(*args)
+        self.errno = errno
 
 
 class InvalidSpec(OciError):
@@ -42,25 +83,33 @@ class InvalidState(OciError):
 
 
 class HookError(OciError):
-    pass
+    """A hook failed. hook_path: the hook's path (None if it had none);
+    detail: what happened to it ('failed: exit status 1: <last stderr line>');
+    phase and index: which hook of config.json's hooks ('prestart', 0), set
+    once run_hooks knows them."""
+
+    def __init__(self, message, *, hook_path=None, detail=None, phase=None, index=None):
+        super().__init__(message)
+        self.hook_path = hook_path
+        self.detail = message if detail is None else detail
+        self.phase = phase
+        self.index = index
 
 
 class CgroupError(OciError):
-    pass
+    """A cgroup could not be set up or changed. errno as OciError's; file: the
+    cgroup file or directory a failed read/write/bpf call acted on, if any."""
+
+    def __init__(self, message, *, errno=None, file=None):
+        super().__init__(message, errno=errno)
+        self.file = file
 
 
 class SyscallError(OciError):
-    """A system call failed: names the operation and the path it acted on."""
+    """A system call failed: names the operation and the path it acted on
+    ('write /proc/self/oom_score_adj: permission denied (process.oomScoreAdj)')."""
 
     def __init__(self, op, errno_, path=None, detail=None):
-        import os
-
         self.op = op
-        self.errno = errno_
         self.path = path
-        what = f"{op} {path}" if path is not None else op
-        text = os.strerror(errno_).lower() if errno_ else ""
-        msg = f"{what}: {text}" if text else what
-        if detail:
-            msg = f"{msg} ({detail})"
-        super().__init__(msg)
+        super().__init__(os_error(op, errno_, path, detail), errno=errno_)

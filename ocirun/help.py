@@ -1,15 +1,14 @@
 """`ocirun --help` and `ocirun COMMAND --help`, laid out as runc's.
 
 Imported only when help is asked for, so no other command pays for the text.
-The flags themselves (names, aliases, values) come from cli.py's tables; this
-module only says what they mean.
+The flags themselves (names, aliases, values) come from cli.py's tables,
+which cli.usage() passes in: this module only says what they mean, and
+imports nothing from ocirun (cli imports help, never the other way round).
 
 A new command's help is one entry in HELP: (one-line summary, description
 or "", {flag: description}); its usage line is cli.COMMANDS' own. tests/unit/test_help.py
 fails until every command and every flag that cli.py parses has its line.
 """
-from ocirun import cli
-
 NAME = "ocirun - an Open Container Initiative runtime in Python (a drop-in for runc)"
 ABOUT = """\
 ocirun runs containers from OCI bundles: a directory with a "config.json"
@@ -212,18 +211,19 @@ def _options(flags, texts):
     return _table([(_flag_names(name, spec), texts.get(name, "")) for name, spec in flags.items()])
 
 
-def main_help():
-    rows = [(name, HELP.get(name, ("",))[0]) for name in cli.COMMANDS]
+def main_help(commands, global_flags, version):
+    """`ocirun --help`: cli.COMMANDS, cli.GLOBAL_FLAGS and cli.version_text()."""
+    rows = [(name, HELP.get(name, ("",))[0]) for name in commands]
     rows.append(("help, h", "Shows a list of commands or help for one command"))
     return (f"NAME:\n   {NAME}\n\n{ABOUT}\n\n"
             "USAGE:\n   ocirun [global options] command [command options] [arguments...]\n\n"
-            f"VERSION:\n   {cli.version_text().replace('ocirun version ', '', 1)}\n"
+            f"VERSION:\n   {version.replace('ocirun version ', '', 1)}\n"
             f"COMMANDS:\n{_table(rows)}\n"
-            f"GLOBAL OPTIONS:\n{_options(cli.GLOBAL_FLAGS, GLOBAL)}")
+            f"GLOBAL OPTIONS:\n{_options(global_flags, GLOBAL)}")
 
 
-def command_help(cmd):
-    flags, usage = cli.COMMANDS[cmd][0], cli.COMMANDS[cmd][3]
+def command_help(cmd, flags, usage):
+    """`ocirun CMD --help`: its flags and usage line are cli.COMMANDS[cmd]'s."""
     summary, description, texts = HELP.get(cmd, ("", "", {}))
     out = f"NAME:\n   ocirun {cmd} - {summary}\n\nUSAGE:\n   ocirun {usage}\n"
     if description:

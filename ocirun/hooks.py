@@ -23,7 +23,7 @@ import _signal as signal  # not `signal`: it loads enum
 import sys
 import time
 
-from ocirun.errors import HookError
+from ocirun.errors import HookError, os_error
 from ocirun.signals import signal_name
 
 STDERR_TAIL = 4096  # bytes of the hook's stderr we keep
@@ -37,22 +37,16 @@ def run_hooks(hooks, state, phase, *, timeout_default=None, cwd=None, warn=None)
     step 13); `warn(msg)` reports it (default: "ocirun: warning: msg" on
     stderr; pass Logger.warning to also log it). Other phases: the first
     failure raises HookError ("prestart hook #0 (/bin/false) failed: exit status 1")."""
-    if not hooks:
-        return
-    payload = _payload(state)
-    for index, hook in enumerate(hooks):
+    for index, hook in enumerate(hooks or ()):
         try:
-            _run(hook, payload, timeout_default, cwd)
+            run_hook(hook, state, timeout_default=timeout_default, cwd=cwd)
         except HookError as err:
-            msg = f"{phase} hook #{index} ({_hook_path(err, hook)}) {getattr(err, 'detail', err)}"
+            path = err.hook_path or hook.get("path")
+            msg = f"{phase} hook #{index} ({path}) {err.detail}"
             if phase == "poststop":
                 (warn or _warn)(msg)
                 continue
-            new = HookError(msg)
-            new.phase, new.index = phase, index
-            new.hook_path = _hook_path(err, hook)
-            new.detail = getattr(err, "detail", str(err))
-            raise new from None
+            raise HookError(msg, hook_path=path, detail=err.detail, phase=phase, index=index) from None
 
 
 def run_hook(hook, state, *, timeout_default=None, cwd=None):
@@ -69,9 +63,6 @@ def _payload(state):
     return json.dumps(state).encode()
 
 
-def _hook_path(err, hook):
-    return getattr(err, "hook_path", None) or hook.get("path")
-
 
 def _warn(msg):
     try:
@@ -81,10 +72,7 @@ def _warn(msg):
 
 
 def _fail(path, detail):
-    err = HookError(f"hook {path} {detail}")
-    err.hook_path = path
-    err.detail = detail
-    return err
+    return HookError(f"hook {path} {detail}", hook_path=path, detail=detail)
 
 
 def _argv_env(hook):
@@ -126,7 +114,7 @@ def _run(hook, payload, timeout_default, cwd):
         pid = os.fork()
     except OSError as e:
         _close(fds)
-        raise _fail(path, f"failed: fork: {os.strerror(e.errno).lower()}") from None
+        raise _fail(path, f"failed: {os_error('fork', e)}") from None
     if pid == 0:
         _child(path, argv, env, cwd, in_r, err_w, exec_w, maxfd)  # never returns
     try:
@@ -168,18 +156,7 @@ def _supervise(pid, payload, in_w, err_r, exec_r, fds, timeout):
             reaped = True
             return report.decode("utf-8", "replace"), False, b""
         deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            pidfd = os.pidfd_open(pid)
-            fds.append(pidfd)
-        except OSError:  # pre-5.3 kernel or a seccomp filter: poll waitpid
-            pidfd = None
-        os.set_blocking(in_w, False)
-        os.set_blocking(err_r, False)
-        poller = select.poll()
-        poller.register(err_r, select.POLLIN)
-        poller.register(in_w, select.POLLOUT)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
+        poller, pidfd = _poller(pid, in_w, err_r, fds)
         tail = bytearray()
         sent = 0
         while True:
@@ -218,6 +195,23 @@ def _supervise(pid, payload, in_w, err_r, exec_r, fds, timeout):
                 pass
 
 
+def _poller(pid, in_w, err_r, fds):
+    """poll() on the hook's stdin, its stderr and (where the kernel has them) its pidfd."""
+    try:
+        pidfd = os.pidfd_open(pid)
+        fds.append(pidfd)
+    except OSError:  # pre-5.3 kernel or a seccomp filter: poll waitpid
+        pidfd = None
+    os.set_blocking(in_w, False)
+    os.set_blocking(err_r, False)
+    poller = select.poll()
+    poller.register(err_r, select.POLLIN)
+    poller.register(in_w, select.POLLOUT)
+    if pidfd is not None:
+        poller.register(pidfd, select.POLLIN)
+    return poller, pidfd
+
+
 def _child(path, argv, env, cwd, in_r, err_w, exec_w, maxfd):
     """In the forked child: wire fds, reset signals, execve. Reports a failure
     as text on exec_w (close-on-exec, so EOF there means the exec worked)."""
@@ -246,7 +240,7 @@ def _child(path, argv, env, cwd, in_r, err_w, exec_w, maxfd):
         op = "exec"
         os.execve(path, argv, env)
     except OSError as e:
-        msg = f"{op}: {os.strerror(e.errno).lower()}" if e.errno else f"{op}: {e}"
+        msg = os_error(op, e)
     except BaseException as e:  # noqa: BLE001 - anything must be reported, not raised
         msg = f"{op}: {e}"
     try:

@@ -21,7 +21,7 @@ Logger() first makes sure fds 0-2 are open (on /dev/null if they were
 closed): otherwise the next file we open becomes "stderr", our messages land
 in it, and a forked init hands that host file to the container as its fd 2.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 
 def _now():
@@ -39,10 +39,10 @@ class Logger:
         self._pending = []  # (level, msg, time) held back until exit
         self._failed = False
         self._pid = os.getpid()
-        self.prefix = "" if "_OCI_SYNCPIPE" in os.environ else "ocirun: "
+        self.prefix = "" if os.getenv("_OCI_SYNCPIPE") is not None else "ocirun: "
 
     def configure(self, path, fmt, debug):
-        from ocirun.errors import OciError, UsageError
+        from ocirun.errors import OciError, UsageError, os_error
 
         if fmt not in ("text", "json"):
             raise UsageError(f"invalid log-format: {fmt}")
@@ -53,7 +53,7 @@ class Logger:
             try:
                 os.close(_open(path))
             except OSError as e:
-                raise OciError(f"open log file {path}: {os.strerror(e.errno).lower()}") from None
+                raise OciError(os_error("open log file", e, path)) from None
         self.path = path
 
     def _line(self, level, msg, when):

@@ -7,7 +7,8 @@ own; the init itself enters the others.
 import os
 
 from ocirun import syscalls as sc
-from ocirun.errors import OciError
+from ocirun.errors import OciError, os_error
+from ocirun.sysops import REAL
 
 FLAGS = {
     "pid": sc.CLONE_NEWPID,
@@ -29,9 +30,12 @@ INIT_ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")
 
 
 class NamespaceSet:
-    """What to do per namespace type: ('new', None) or ('join', fd)."""
+    """What to do per namespace type: entries[type] is ('new', None, index,
+    None) or ('join', fd, index, path), index that of linux.namespaces.
+    ops: the system calls enter() makes (sysops.py)."""
 
-    def __init__(self, namespaces):
+    def __init__(self, namespaces, ops=REAL):
+        self.ops = ops
         self.entries = {}
         for i, ns in enumerate(namespaces or ()):
             t = ns["type"]
@@ -41,8 +45,7 @@ class NamespaceSet:
                     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                 except OSError as e:
                     self.close()
-                    raise OciError(f"linux.namespaces[{i}].path: open {path}: "
-                                   f"{os.strerror(e.errno).lower()}") from None
+                    raise OciError(f"linux.namespaces[{i}].path: {os_error('open', e, path)}") from None
                 self.entries[t] = ("join", fd, i, path)
                 _check_type(fd, t, i, path, self)
             else:
@@ -62,12 +65,12 @@ class NamespaceSet:
         kind, fd, i, path = e
         try:
             if kind == "join":
-                sc.setns(fd, FLAGS[t])
+                self.ops.setns(fd, FLAGS[t])
             else:
-                sc.unshare(FLAGS[t])
+                self.ops.unshare(FLAGS[t])
         except OSError as err:
             what = f"setns into {t} namespace {path}" if kind == "join" else f"unshare {t} namespace"
-            raise OciError(f"linux.namespaces[{i}]: {what}: {os.strerror(err.errno).lower()}") from None
+            raise OciError(f"linux.namespaces[{i}]: {os_error(what, err)}") from None
 
     def close(self):
         for kind, fd, _i, _p in self.entries.values():
@@ -88,7 +91,7 @@ def late_pid_option(plan):
     if e is None or e[0] != "join" or not plan.has("mount"):
         return None  # without a mount namespace there is no pivot_root to wait for
     value = f"/proc/self/fd/{e[1]}"
-    return f"pidns={value}" if sc.proc_takes_pidns(value) else None
+    return f"pidns={value}" if plan.ops.proc_takes_pidns(value) else None
 
 
 NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: its CLONE_NEW* type

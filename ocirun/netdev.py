@@ -18,6 +18,8 @@ import os
 import socket
 import struct
 
+from ocirun.errors import OciError, describe, os_error
+
 # rtnetlink message types, flags and attributes (linux/rtnetlink.h, if_link.h, if_addr.h)
 RTM_NEWLINK, RTM_GETLINK = 16, 18
 RTM_NEWADDR, RTM_GETADDR = 20, 22
@@ -95,7 +97,7 @@ class Netlink:
                 if t == NLMSG_ERROR:
                     code = struct.unpack_from("=i", payload)[0]
                     if code:
-                        raise OSError(-code, os.strerror(-code))
+                        raise OSError(-code, describe(code))
                     return out  # the ACK
                 if t == NLMSG_DONE:
                     if mflags & NLM_F_DUMP_INTR:
@@ -256,8 +258,6 @@ def move(host, inner, ns_fd, host_name, link, new):
     # only known afterwards: the moved link is the one that was not there.
     moved = [ln for ln in inner.links() if ln.index not in before]
     if len(moved) != 1:
-        from ocirun.errors import OciError
-
         raise OciError(f"{_field(host_name)}: moved, but cannot find it in the container's network namespace")
     moved = moved[0]
     for a in keep:
@@ -274,6 +274,4 @@ def move(host, inner, ns_fd, host_name, link, new):
 
 
 def _error(field, what, e):
-    from ocirun.errors import OciError
-
-    return OciError(f"{field}: {what}: {os.strerror(e.errno).lower() if e.errno else e}")
+    return OciError(f"{field}: {os_error(what, e)}")

@@ -11,6 +11,8 @@ import os
 import stat
 
 from ocirun import syscalls as sc
+from ocirun.sysops import REAL
+from ocirun.errors import os_error
 
 O_PATH = os.O_PATH | os.O_CLOEXEC
 RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
@@ -34,18 +36,18 @@ def open_root(rootfs):
     return os.open(rootfs, O_PATH | os.O_DIRECTORY)
 
 
-def open_in_root(root_fd, path, flags=O_PATH, mode=0, nofollow=False):
+def open_in_root(root_fd, path, flags=O_PATH, mode=0, nofollow=False, ops=REAL):
     rel = clean(path) or "."
     if nofollow:
         flags |= os.O_NOFOLLOW
-    return sc.openat2(root_fd, rel, flags | os.O_CLOEXEC, mode, RESOLVE)
+    return ops.openat2(root_fd, rel, flags | os.O_CLOEXEC, mode, RESOLVE)
 
 
 def fd_path(fd):
     return f"/proc/self/fd/{fd}"
 
 
-def mkdir_all(root_fd, path, mode=0o755, _links=0):
+def mkdir_all(root_fd, path, mode=0o755, _links=0, ops=REAL):
     """mkdir -p inside the root; returns an O_PATH fd to the directory.
     A dangling symlink on the way is followed as the kernel would, inside
     the root: its target is made (runc does the same), never a host path."""
@@ -55,30 +57,30 @@ def mkdir_all(root_fd, path, mode=0o755, _links=0):
     for part in rel.split("/") if rel else []:
         done.append(part)
         try:
-            nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY)
+            nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY, ops=ops)
         except OSError as e:
             if e.errno != errno.ENOENT:
                 os.close(fd)
-                raise OSError(e.errno, f"mkdir {path}: {os.strerror(e.errno)}", path) from None
+                raise OSError(e.errno, os_error("mkdir", e, path), path) from None
             try:
                 os.mkdir(part, mode, dir_fd=fd)
             except FileExistsError:
                 pass  # raced, or a dangling symlink: the open below decides
             except OSError as e2:
                 os.close(fd)
-                raise OSError(e2.errno, f"mkdir {path}: {os.strerror(e2.errno)}", path) from None
+                raise OSError(e2.errno, os_error("mkdir", e2, path), path) from None
             try:
                 try:
-                    nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY)
+                    nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY, ops=ops)
                 except FileNotFoundError:
                     target = _dangling_target(root_fd, fd, part)
                     if target is None or _links >= 40:
                         raise
-                    os.close(mkdir_all(root_fd, target, mode, _links + 1))
-                    nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY)
+                    os.close(mkdir_all(root_fd, target, mode, _links + 1, ops))
+                    nfd = open_in_root(root_fd, "/".join(done), O_PATH | os.O_DIRECTORY, ops=ops)
             except OSError as e3:
                 os.close(fd)
-                raise OSError(e3.errno, f"mkdir {path}: {os.strerror(e3.errno)}", path) from None
+                raise OSError(e3.errno, os_error("mkdir", e3, path), path) from None
         os.close(fd)
         fd = nfd
     return fd
@@ -100,7 +102,7 @@ def _dangling_target(root_fd, dir_fd, name):
     return here[len(root):] + "/" + target
 
 
-def make_target(root_fd, path, is_dir, nofollow=False, _links=0):
+def make_target(root_fd, path, is_dir, nofollow=False, _links=0, ops=REAL):
     """Make the mount point (a directory, or an empty file for a file bind) and
     return an O_PATH fd to it. nofollow: the last component must not be a symlink.
     A dangling symlink there is followed inside the root and its target made
@@ -110,13 +112,13 @@ def make_target(root_fd, path, is_dir, nofollow=False, _links=0):
     if not name:
         raise OSError(errno.EINVAL, "mount destination is on the top of rootfs", "/")
     try:
-        return open_in_root(root_fd, rel, nofollow=nofollow)
+        return open_in_root(root_fd, rel, nofollow=nofollow, ops=ops)
     except OSError as e:
         if e.errno == errno.ELOOP and nofollow:
             raise OSError(e.errno, f"{path} is a symlink", path) from None
         if e.errno != errno.ENOENT:
             raise
-    pfd = mkdir_all(root_fd, parent)
+    pfd = mkdir_all(root_fd, parent, ops=ops)
     try:
         if is_dir:
             try:
@@ -134,10 +136,10 @@ def make_target(root_fd, path, is_dir, nofollow=False, _links=0):
         os.close(pfd)
     if target is not None and _links < 40:
         try:
-            return open_in_root(root_fd, rel)
+            return open_in_root(root_fd, rel, ops=ops)
         except FileNotFoundError:
-            os.close(make_target(root_fd, target, is_dir, _links=_links + 1))
-    return open_in_root(root_fd, rel, nofollow=nofollow)
+            os.close(make_target(root_fd, target, is_dir, _links=_links + 1, ops=ops))
+    return open_in_root(root_fd, rel, nofollow=nofollow, ops=ops)
 
 
 def is_dir_fd(fd):

@@ -11,7 +11,8 @@ import stat
 from ocirun import mountopts as mo
 from ocirun import paths
 from ocirun import syscalls as sc
-from ocirun.errors import OciError
+from ocirun.errors import OciError, describe, os_error
+from ocirun.sysops import REAL
 
 DEFAULT_DEVICES = (  # path, major, minor (runc's defaults; all char, 0666)
     ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
@@ -23,11 +24,10 @@ MUST_BE_DIR = ("proc", "sysfs")  # CVE-2019-19921: never mounted over a symlink
 
 
 def _err(what, e, dest=None):
-    text = os.strerror(e.errno).lower() if e.errno else str(e)
-    return OciError(f"{what}: {text}" if dest is None else f"{what} {dest}: {text}")
+    return OciError(os_error(what, e, dest))
 
 
-def prepare_root(rootfs, propagation, own_ns=True):
+def prepare_root(rootfs, propagation, own_ns=True, ops=REAL):
     """Make / slave (or as configured) so nothing leaks to the host, then bind
     the rootfs onto itself so it is a mount point pivot_root can use. An
     unbindable / could not be bound: that one is set after the root switch
@@ -35,58 +35,57 @@ def prepare_root(rootfs, propagation, own_ns=True):
     False) the host's propagation is left alone: only the bind is made (and
     removed at delete, hostmounts.py)."""
     if not own_ns:
-        sc.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
+        ops.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
         return
     flags = mo.propagation_flags(propagation) if propagation else sc.MS_SLAVE | sc.MS_REC
     if flags & sc.MS_UNBINDABLE:
         flags = sc.MS_SLAVE | sc.MS_REC
-    sc.mount(None, "/", None, flags)
-    _make_parent_private(rootfs)
-    sc.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
+    ops.mount(None, "/", None, flags)
+    _make_parent_private(rootfs, ops)
+    ops.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
 
 
-def root_propagation(propagation):
+def root_propagation(propagation, ops=REAL):
     """linux.rootfsPropagation on the container's own /, after pivot_root: the
     bind of the rootfs was made private (its parent is), so "shared" puts the
     root in a new peer group (config-linux.md) and none of it reaches the host."""
     if propagation:
-        sc.mount(None, "/", None, mo.propagation_flags(propagation))
+        ops.mount(None, "/", None, mo.propagation_flags(propagation))
 
 
-def _make_parent_private(rootfs):
+def _make_parent_private(rootfs, ops):
     """pivot_root fails if the rootfs's parent mount is shared."""
     best, best_len = "/", 0
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split(" ", 5)[4]
-            if (rootfs == mp or rootfs.startswith(mp.rstrip("/") + "/")) and len(mp) > best_len:
-                best, best_len, shared = mp, len(mp), "shared:" in line.split(" - ")[0]
+    for line in ops.mountinfo():
+        mp = line.split(" ", 5)[4]
+        if (rootfs == mp or rootfs.startswith(mp.rstrip("/") + "/")) and len(mp) > best_len:
+            best, best_len, shared = mp, len(mp), "shared:" in line.split(" - ")[0]
     if best_len and shared:
-        sc.mount(None, best, None, sc.MS_PRIVATE)
+        ops.mount(None, best, None, sc.MS_PRIVATE)
 
 
-def do_mounts(rootfs, root_fd, mounts, bundle, ctx):
+def do_mounts(rootfs, root_fd, mounts, bundle, ctx, ops=REAL):
     for i, m in enumerate(mounts):
         try:
-            mount_one(rootfs, root_fd, m, bundle, ctx, i)
+            mount_one(rootfs, root_fd, m, bundle, ctx, i, ops)
         except OciError:
             raise
         except OSError as e:
             dest = m.get("destination")
             raise OciError(f"mounts[{i}]: mount {m.get('source') or m.get('type')} to {dest}: "
-                           f"{os.strerror(e.errno).lower() if e.errno else e}") from None
+                           f"{describe(e)}") from None
 
 
-def idmapped_tree(src, userns_fd, spec):
+def idmapped_tree(src, userns_fd, spec, ops=REAL):
     """A detached clone of src, idmapped (mount_setattr): made by the parent,
     as host root, since idmapping needs CAP_SYS_ADMIN over the idmap's user
     namespace, which a container in its own user namespace lacks. The init
     only moves it into place (_attach_tree)."""
     rec = sc.AT_RECURSIVE if spec.recursive else 0
-    tree = sc.open_tree(-100, src, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | rec)
+    tree = ops.open_tree(-100, src, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | rec)
     try:
-        sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if spec.idmap_recursive else 0),
-                         attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
+        ops.mount_setattr(tree, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if spec.idmap_recursive else 0),
+                          attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
     except BaseException:
         os.close(tree)
         raise
@@ -102,7 +101,7 @@ PROC_SUPER_MAGIC = 0x9FA0
 LABELED = ("tmpfs", "devpts", "mqueue", "shm", "ramfs")
 
 
-def check_proc_bind(src, dest):
+def check_proc_bind(src, dest, ops=REAL):
     rel = paths.clean(dest)
     if rel != "proc" and not rel.startswith("proc/"):
         return
@@ -110,7 +109,7 @@ def check_proc_bind(src, dest):
         return
     fd = os.open(src, os.O_PATH | os.O_CLOEXEC)
     try:
-        if sc.fstatfs_type(fd) != PROC_SUPER_MAGIC:
+        if ops.fstatfs_type(fd) != PROC_SUPER_MAGIC:
             raise OciError(f"{dest} cannot be mounted from {src}: only procfs may be mounted on /proc")
     finally:
         os.close(fd)
@@ -124,100 +123,126 @@ def with_mount_label(data, fstype, label):
     return f"{data},{opt}" if data else opt
 
 
-def _attach_tree(tree, target):
-    sc.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
+def _attach_tree(tree, target, ops):
+    ops.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
 
 
-def mount_one(rootfs, root_fd, m, bundle, ctx, index=None):
+def mount_one(rootfs, root_fd, m, bundle, ctx, index=None, ops=REAL):
     spec = mo.parse_mount(m)
     dest = spec.destination
     if not paths.clean(dest):
         raise OciError(f"mount destination {dest} is on the top of rootfs")
     if spec.type == "cgroup":
-        return mount_cgroup(root_fd, spec, ctx)
+        return mount_cgroup(root_fd, spec, ctx, ops)
     # "remount" (as runc): a non-bind entry then changes the mount already at
     # the destination; a bind ignores it (its flags are applied by remount).
     flags = spec.flags & ~sc.MS_REMOUNT if spec.is_bind else spec.flags
     if spec.is_bind:
-        src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
-        # A detached clone of the source made by the parent, as host root:
-        # idmapped, or any bind with a user namespace.
-        tree = (ctx.get("idmap_fds") or {}).get(index)
-        if tree is None:
-            tree = (ctx.get("bind_fds") or {}).get(index)
-        if tree is not None:
-            src = paths.fd_path(tree)
-        check_proc_bind(src, dest)
-        st = os.stat(src)
-        target = paths.make_target(root_fd, dest, stat.S_ISDIR(st.st_mode))
-        try:
-            if tree is not None:
-                _attach_tree(tree, target)
-            else:
-                sc.mount(src, paths.fd_path(target), None, sc.MS_BIND | (flags & sc.MS_REC))
-        finally:
-            os.close(target)
-        extra = flags & ~(sc.MS_BIND | sc.MS_REC)
-        if extra:
-            # A bind ignores other flags: they need a remount of the new mount.
-            fd = paths.open_in_root(root_fd, dest)
-            try:
-                _bind_remount(fd, extra)
-            finally:
-                os.close(fd)
+        _mount_bind(root_fd, spec, flags, bundle, ctx, index, ops)
     else:
-        target = paths.make_target(root_fd, dest, True, nofollow=spec.type in MUST_BE_DIR)
-        try:
-            if spec.type in MUST_BE_DIR and not paths.is_dir_fd(target):
-                raise OciError(f"{dest} cannot be mounted because it is not a directory")
-            data = with_mount_label(spec.data, spec.type, ctx.get("mount_label"))
-            if spec.type == "proc" and ctx.get("proc_pidns"):
-                # A joined pid namespace the mounting init is not in yet (initproc.enter_pid_late).
-                data = f"{data},{ctx['proc_pidns']}" if data else ctx["proc_pidns"]
-            # tmpcopyup: the directory as it was, read from under the new tmpfs.
-            old = os.open(paths.fd_path(target), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) \
-                if spec.tmpcopyup and spec.type == "tmpfs" else None
-            try:
-                try:
-                    sc.mount(spec.source or spec.type, paths.fd_path(target), spec.type,
-                             flags & ~sc.MS_RDONLY if old is not None else flags, data or None)
-                except OSError as e:
-                    if spec.type != "sysfs" or e.errno != errno.EPERM:
-                        raise
-                    # Rootless without its own network namespace: sysfs cannot be
-                    # mounted; bind the host's /sys instead, as runc does.
-                    sc.mount("/sys", paths.fd_path(target), None, sc.MS_BIND | sc.MS_REC)
-                    fd = paths.open_in_root(root_fd, dest)
-                    try:
-                        _bind_remount(fd, flags & ~(sc.MS_BIND | sc.MS_REC))
-                    finally:
-                        os.close(fd)
-                if old is not None:
-                    new = paths.open_in_root(root_fd, dest, os.O_RDONLY | os.O_DIRECTORY)
-                    try:
-                        copy_tree(old, new)
-                    finally:
-                        os.close(new)
-                    if flags & sc.MS_RDONLY:
-                        fd = paths.open_in_root(root_fd, dest)
-                        try:
-                            sc.mount(None, paths.fd_path(fd), None, sc.MS_REMOUNT | flags)
-                        finally:
-                            os.close(fd)
-            finally:
-                if old is not None:
-                    os.close(old)
-        finally:
-            os.close(target)
+        _mount_fs(root_fd, spec, flags, ctx, ops)
     if spec.propagation or spec.has_rec_attrs:
-        fd = paths.open_in_root(root_fd, dest)
+        fd = paths.open_in_root(root_fd, dest, ops=ops)
         try:
             for p in spec.propagation:
-                sc.mount(None, paths.fd_path(fd), None, p)
+                ops.mount(None, paths.fd_path(fd), None, p)
             if spec.has_rec_attrs:
-                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, spec.attr_set, spec.attr_clr)
+                ops.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, spec.attr_set, spec.attr_clr)
         finally:
             os.close(fd)
+
+
+def _mount_bind(root_fd, spec, flags, bundle, ctx, index, ops):
+    dest = spec.destination
+    src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
+    # A detached clone of the source made by the parent, as host root:
+    # idmapped, or any bind with a user namespace.
+    tree = (ctx.get("idmap_fds") or {}).get(index)
+    if tree is None:
+        tree = (ctx.get("bind_fds") or {}).get(index)
+    if tree is not None:
+        src = paths.fd_path(tree)
+    check_proc_bind(src, dest, ops)
+    st = os.stat(src)
+    target = paths.make_target(root_fd, dest, stat.S_ISDIR(st.st_mode), ops=ops)
+    try:
+        if tree is not None:
+            _attach_tree(tree, target, ops)
+        else:
+            ops.mount(src, paths.fd_path(target), None, sc.MS_BIND | (flags & sc.MS_REC))
+    finally:
+        os.close(target)
+    extra = flags & ~(sc.MS_BIND | sc.MS_REC)
+    if extra:
+        # A bind ignores other flags: they need a remount of the new mount.
+        _bind_remount_at(root_fd, dest, extra, ops)
+
+
+def _mount_fs(root_fd, spec, flags, ctx, ops):
+    """A filesystem of its own (tmpfs, proc, sysfs, ...) at the destination."""
+    dest = spec.destination
+    target = paths.make_target(root_fd, dest, True, nofollow=spec.type in MUST_BE_DIR, ops=ops)
+    try:
+        if spec.type in MUST_BE_DIR and not paths.is_dir_fd(target):
+            raise OciError(f"{dest} cannot be mounted because it is not a directory")
+        data = with_mount_label(spec.data, spec.type, ctx.get("mount_label"))
+        if spec.type == "proc" and ctx.get("proc_pidns"):
+            # A joined pid namespace the mounting init is not in yet (initproc.enter_pid_late).
+            data = f"{data},{ctx['proc_pidns']}" if data else ctx["proc_pidns"]
+        # tmpcopyup: the directory as it was, read from under the new tmpfs.
+        old = os.open(paths.fd_path(target), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) \
+            if spec.tmpcopyup and spec.type == "tmpfs" else None
+        try:
+            _mount_new(root_fd, spec, target, flags & ~sc.MS_RDONLY if old is not None else flags,
+                       data, ops)
+            if old is not None:
+                _copy_up(root_fd, dest, old, flags, ops)
+        finally:
+            if old is not None:
+                os.close(old)
+    finally:
+        os.close(target)
+
+
+def _mount_new(root_fd, spec, target, flags, data, ops):
+    try:
+        ops.mount(spec.source or spec.type, paths.fd_path(target), spec.type, flags, data or None)
+    except OSError as e:
+        if spec.type != "sysfs" or e.errno != errno.EPERM:
+            raise
+        # Rootless without its own network namespace: sysfs cannot be
+        # mounted; bind the host's /sys instead, as runc does.
+        ops.mount("/sys", paths.fd_path(target), None, sc.MS_BIND | sc.MS_REC)
+        _bind_remount_at(root_fd, spec.destination, flags & ~(sc.MS_BIND | sc.MS_REC), ops)
+
+
+def _copy_up(root_fd, dest, old, flags, ops):
+    """tmpcopyup: the old content (dir fd old) into the new tmpfs, which is
+    then made read-only if asked (it was mounted writable for the copy)."""
+    new = paths.open_in_root(root_fd, dest, os.O_RDONLY | os.O_DIRECTORY, ops=ops)
+    try:
+        copy_tree(old, new)
+    finally:
+        os.close(new)
+    if flags & sc.MS_RDONLY:
+        _remount_at(root_fd, dest, sc.MS_REMOUNT | flags, ops)
+
+
+def _remount_at(root_fd, dest, flags, ops):
+    """mount(2) with no source on the mount at dest (a remount or a propagation change)."""
+    fd = paths.open_in_root(root_fd, dest, ops=ops)
+    try:
+        ops.mount(None, paths.fd_path(fd), None, flags)
+    finally:
+        os.close(fd)
+
+
+def _bind_remount_at(root_fd, dest, flags, ops):
+    fd = paths.open_in_root(root_fd, dest, ops=ops)
+    try:
+        _bind_remount(fd, flags, ops)
+    finally:
+        os.close(fd)
 
 
 def copy_tree(src, dst):
@@ -263,7 +288,7 @@ def copy_tree(src, dst):
     os.chmod(paths.fd_path(dst), stat.S_IMODE(os.fstat(src).st_mode))
 
 
-def mount_cgroup(root_fd, spec, ctx):
+def mount_cgroup(root_fd, spec, ctx, ops=REAL):
     """The container's cgroup view: with a cgroup namespace the hierarchies are
     mounted afresh (the kernel roots them at the container's cgroup); without
     one, the container's own cgroup directories are bind-mounted."""
@@ -272,51 +297,33 @@ def mount_cgroup(root_fd, spec, ctx):
     base = spec.flags & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
     dest = spec.destination
     if len(hier) == 1 and hier[0][1] == "cgroup2":
-        target = paths.make_target(root_fd, dest, True)
-        try:
-            if ctx.get("cgroupns"):
-                sc.mount("cgroup2", paths.fd_path(target), "cgroup2", base | ro)
-            else:
-                sc.mount(hier[0][3], paths.fd_path(target), None, sc.MS_BIND | sc.MS_REC)
-                fd = paths.open_in_root(root_fd, dest)
-                try:
-                    sc.mount(None, paths.fd_path(fd), None,
-                             sc.MS_BIND | sc.MS_REMOUNT | base | ro)
-                finally:
-                    os.close(fd)
-        finally:
-            os.close(target)
+        _mount_hierarchy(root_fd, dest, ("cgroup2", "cgroup2", None, hier[0][3]), base | ro, ctx, ops)
         return
-    target = paths.make_target(root_fd, dest, True)
+    target = paths.make_target(root_fd, dest, True, ops=ops)
     try:
-        sc.mount("tmpfs", paths.fd_path(target), "tmpfs", base, "mode=755")
+        ops.mount("tmpfs", paths.fd_path(target), "tmpfs", base, "mode=755")
     finally:
         os.close(target)
     for name, fstype, opts, host_dir in hier:
         sub = f"{dest.rstrip('/')}/{name}"
-        t = paths.make_target(root_fd, sub, True)
-        try:
-            if ctx.get("cgroupns"):
-                sc.mount("cgroup", paths.fd_path(t), fstype, base | ro, opts or None)
-            else:
-                sc.mount(host_dir, paths.fd_path(t), None, sc.MS_BIND | sc.MS_REC)
-                fd = paths.open_in_root(root_fd, sub)
-                try:
-                    sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | base | ro)
-                finally:
-                    os.close(fd)
-        finally:
-            os.close(t)
+        _mount_hierarchy(root_fd, sub, ("cgroup", fstype, opts, host_dir), base | ro, ctx, ops)
     if ro:
-        fd = paths.open_in_root(root_fd, dest)
-        try:
-            sc.mount(None, paths.fd_path(fd), None, sc.MS_REMOUNT | base | sc.MS_RDONLY)
-        finally:
-            os.close(fd)
+        _remount_at(root_fd, dest, sc.MS_REMOUNT | base | sc.MS_RDONLY, ops)
 
 
-def dev_is_mounted(mounts):
-    return any(paths.clean(m.get("destination", "")) == "dev" for m in mounts)
+def _mount_hierarchy(root_fd, dest, hierarchy, flags, ctx, ops):
+    """One cgroup hierarchy at dest: mounted afresh in a cgroup namespace,
+    else the host's directory of the container bound, then remounted with flags."""
+    source, fstype, opts, host_dir = hierarchy
+    target = paths.make_target(root_fd, dest, True, ops=ops)
+    try:
+        if ctx.get("cgroupns"):
+            ops.mount(source, paths.fd_path(target), fstype, flags, opts or None)
+        else:
+            ops.mount(host_dir, paths.fd_path(target), None, sc.MS_BIND | sc.MS_REC)
+            _remount_at(root_fd, dest, sc.MS_BIND | sc.MS_REMOUNT | flags, ops)
+    finally:
+        os.close(target)
 
 
 def device_nodes(devices):
@@ -335,7 +342,7 @@ def device_nodes(devices):
     return out
 
 
-def staged_devices(devices, to_host_uid, to_host_gid):
+def staged_devices(devices, to_host_uid, to_host_gid, ops=REAL):
     """{rel path: fd of a detached mount of the node}, for a container with a
     user namespace, where mknod is not allowed: made by the parent, as host
     root, on a tmpfs of the host's user namespace (a node on a filesystem
@@ -346,58 +353,58 @@ def staged_devices(devices, to_host_uid, to_host_gid):
     if not nodes:
         return {}
     out = {}
-    mnt = sc.fsmount_new("tmpfs", [("mode", "0700")], mo.MOUNT_ATTR_NOSUID | mo.MOUNT_ATTR_NOEXEC)
+    mnt = ops.fsmount_new("tmpfs", [("mode", "0700")], mo.MOUNT_ATTR_NOSUID | mo.MOUNT_ATTR_NOEXEC)
     try:
         for n, (rel, what, mode, dev, uid, gid) in enumerate(nodes):
             name = str(n)
             try:
-                os.mknod(name, mode, dev, dir_fd=mnt)
-                os.chown(name, to_host_uid(uid), to_host_gid(gid), dir_fd=mnt, follow_symlinks=False)
+                ops.mknod(name, mode, dev, dir_fd=mnt)
+                ops.chown(name, to_host_uid(uid), to_host_gid(gid), dir_fd=mnt, follow_symlinks=False)
                 os.chmod(name, mode & 0o7777, dir_fd=mnt)  # mknod honours the umask
-                out[rel] = sc.open_tree(mnt, name, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
+                out[rel] = ops.open_tree(mnt, name, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
             except OSError as e:
                 for fd in out.values():
                     os.close(fd)
-                raise OciError(f"{what}: mknod /{rel}: {os.strerror(e.errno).lower()}") from None
+                raise OciError(f"{what}: {os_error('mknod', e, '/' + rel)}") from None
     finally:
         os.close(mnt)
     return out
 
 
-def create_devices(root_fd, devices, staged=None, bind=False):
+def create_devices(root_fd, devices, staged=None, bind=False, ops=REAL):
     """Each device of linux.devices plus the defaults, inside the rootfs: mknod,
     or (in a user namespace) the node the parent made (staged_devices), or
     (rootless: nobody could make one) a bind of the host's node, as runc."""
     for rel, what, mode, dev, uid, gid in device_nodes(devices):
         if bind and not stat.S_ISFIFO(mode):
-            _bind_dev(root_fd, rel, "/" + rel, what)
+            _bind_dev(root_fd, rel, "/" + rel, what, ops)
         elif staged is not None and rel in staged:
             try:
-                target = paths.make_target(root_fd, rel, False, nofollow=True)
+                target = paths.make_target(root_fd, rel, False, nofollow=True, ops=ops)
                 try:
-                    _attach_tree(staged[rel], target)
+                    _attach_tree(staged[rel], target, ops)
                 finally:
                     os.close(target)
             except OSError as e:
-                raise OciError(f"{what}: mount /{rel}: {os.strerror(e.errno).lower()}") from None
+                raise OciError(f"{what}: {os_error('mount', e, '/' + rel)}") from None
         else:
-            _mknod(root_fd, rel, mode, dev, uid, gid, what)
+            _mknod(root_fd, rel, mode, dev, uid, gid, what, ops)
 
 
-def _bind_dev(root_fd, rel, host_path, what):
+def _bind_dev(root_fd, rel, host_path, what, ops):
     try:
-        target = paths.make_target(root_fd, rel, False, nofollow=True)
+        target = paths.make_target(root_fd, rel, False, nofollow=True, ops=ops)
         try:
-            sc.mount(host_path, paths.fd_path(target), None, sc.MS_BIND)
+            ops.mount(host_path, paths.fd_path(target), None, sc.MS_BIND)
         finally:
             os.close(target)
     except OSError as e:
-        raise OciError(f"{what}: bind {host_path}: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"{what}: {os_error('bind', e, host_path)}") from None
 
 
-def _mknod(root_fd, rel, mode, dev, uid, gid, what):
+def _mknod(root_fd, rel, mode, dev, uid, gid, what, ops):
     parent, _, name = rel.rpartition("/")
-    pfd = paths.mkdir_all(root_fd, parent)
+    pfd = paths.mkdir_all(root_fd, parent, ops=ops)
     try:
         try:
             os.unlink(name, dir_fd=pfd)
@@ -405,8 +412,8 @@ def _mknod(root_fd, rel, mode, dev, uid, gid, what):
             pass
         except IsADirectoryError:
             raise OciError(f"{what}: /{rel} is a directory") from None
-        os.mknod(name, mode, dev, dir_fd=pfd)
-        os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        ops.mknod(name, mode, dev, dir_fd=pfd)
+        ops.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
         # mknod honours the umask; set the exact mode through an O_PATH-free open.
         fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
         try:
@@ -414,13 +421,13 @@ def _mknod(root_fd, rel, mode, dev, uid, gid, what):
         finally:
             os.close(fd)
     except OSError as e:
-        raise OciError(f"{what}: mknod /{rel}: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"{what}: {os_error('mknod', e, '/' + rel)}") from None
     finally:
         os.close(pfd)
 
 
-def dev_symlinks(root_fd, terminal):
-    dfd = paths.mkdir_all(root_fd, "dev")
+def dev_symlinks(root_fd, terminal, ops=REAL):
+    dfd = paths.mkdir_all(root_fd, "dev", ops=ops)
     try:
         links = list(DEV_SYMLINKS) + [("pts/ptmx", "/dev/ptmx")]
         if os.path.exists("/proc/kcore"):
@@ -446,70 +453,70 @@ def dev_symlinks(root_fd, terminal):
         os.close(dfd)
 
 
-def pivot(rootfs, no_pivot, own_ns=True):
+def pivot(rootfs, no_pivot, own_ns=True, ops=REAL):
     if not own_ns:
         # The host's mount namespace: pivot_root or a move would change the
         # host's root. chroot, as runc does.
-        os.chdir(rootfs)
-        os.chroot(".")
-        os.chdir("/")
+        ops.chdir(rootfs)
+        ops.chroot(".")
+        ops.chdir("/")
         return
     if no_pivot:
-        os.chdir(rootfs)
-        sc.mount(rootfs, "/", None, sc.MS_MOVE)
-        os.chroot(".")
-        os.chdir("/")
+        ops.chdir(rootfs)
+        ops.mount(rootfs, "/", None, sc.MS_MOVE)
+        ops.chroot(".")
+        ops.chdir("/")
         return
     old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     new = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
-        os.fchdir(new)
-        sc.pivot_root(".", ".")
+        ops.fchdir(new)
+        ops.pivot_root(".", ".")
         # The old root is now stacked under the new one at "/": detach it.
-        os.fchdir(old)
-        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
-        sc.umount2(".", sc.MNT_DETACH)
-        os.chdir("/")
+        ops.fchdir(old)
+        ops.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        ops.umount2(".", sc.MNT_DETACH)
+        ops.chdir("/")
     finally:
         os.close(old)
         os.close(new)
 
 
-def _verified_dev_null(root_fd):
+def _verified_dev_null(root_fd, ops):
     """CVE-2025-31133: mask only with a real /dev/null (char 1:3), by fd."""
-    fd = paths.open_in_root(root_fd, "/dev/null", nofollow=True)
-    st = os.fstat(fd)
+    fd = paths.open_in_root(root_fd, "/dev/null", nofollow=True, ops=ops)
+    st = ops.fstat(fd)
     if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
         os.close(fd)
         raise OciError("/dev/null is not the null device: refusing to mask with it")
     return fd
 
 
-def _existing(root_fd, p, what):
+def _existing(root_fd, p, what, ops):
     """O_PATH fd of p inside the root, or None when it does not exist (masked
     and read-only paths that the image lacks are skipped, as runc does)."""
     try:
-        return paths.open_in_root(root_fd, p)
+        return paths.open_in_root(root_fd, p, ops=ops)
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENOTDIR):
             return None
         raise _err(what, e, p) from None
 
 
-def mask_paths(root_fd, masked):
+def mask_paths(root_fd, masked, ops=REAL):
     null = None
     try:
         for p in masked:
-            fd = _existing(root_fd, p, "mask")
+            fd = _existing(root_fd, p, "mask", ops)
             if fd is None:
                 continue
             try:
                 if paths.is_dir_fd(fd):
-                    sc.mount("tmpfs", paths.fd_path(fd), "tmpfs", sc.MS_RDONLY)
+                    ops.mount("tmpfs", paths.fd_path(fd), "tmpfs", sc.MS_RDONLY)
                 else:
                     if null is None:
-                        null = _verified_dev_null(root_fd)
-                    sc.mount(paths.fd_path(null), paths.fd_path(fd), None, sc.MS_BIND)
+                        null = _verified_dev_null(root_fd, ops)
+                    ops.mount(paths.fd_path(null), paths.fd_path(fd), None, sc.MS_BIND)
             except OSError as e:
                 raise _err("mask", e, p) from None
             finally:
@@ -519,47 +526,47 @@ def mask_paths(root_fd, masked):
             os.close(null)
 
 
-def readonly_paths(root_fd, ro):
+def readonly_paths(root_fd, ro, ops=REAL):
     for p in ro:
-        fd = _existing(root_fd, p, "readonly")
+        fd = _existing(root_fd, p, "readonly", ops)
         if fd is None:
             continue
         try:
-            sc.mount(paths.fd_path(fd), paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
+            ops.mount(paths.fd_path(fd), paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
         except OSError as e:
             raise _err("readonly", e, p) from None
         finally:
             os.close(fd)
-        fd = paths.open_in_root(root_fd, p)
+        fd = paths.open_in_root(root_fd, p, ops=ops)
         try:
-            sc.mount(None, paths.fd_path(fd), None,
-                     sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _locked_flags(fd))
+            ops.mount(None, paths.fd_path(fd), None,
+                      sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _locked_flags(fd, ops))
         except OSError as e:
             raise _err("readonly", e, p) from None
         finally:
             os.close(fd)
 
 
-def _bind_remount(fd, flags):
+def _bind_remount(fd, flags, ops):
     """Bind remount with `flags`. In a user namespace (rootless) the source's
     ro and atime flags are locked too: on EPERM retry keeping them."""
     try:
-        sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | flags | _locked_flags(fd))
+        ops.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | flags | _locked_flags(fd, ops))
     except OSError as e:
         if e.errno != errno.EPERM:
             raise
-        sc.mount(None, paths.fd_path(fd), None,
-                 sc.MS_BIND | sc.MS_REMOUNT | flags | _locked_flags(fd, everything=True))
+        ops.mount(None, paths.fd_path(fd), None,
+                  sc.MS_BIND | sc.MS_REMOUNT | flags | _locked_flags(fd, ops, everything=True))
 
 
 _LOCKED_TOO = ((os.ST_RDONLY, sc.MS_RDONLY), (os.ST_NOATIME, mo.MS_NOATIME),
                (os.ST_NODIRATIME, mo.MS_NODIRATIME), (os.ST_RELATIME, mo.MS_RELATIME))
 
 
-def _locked_flags(fd, everything=False):
+def _locked_flags(fd, ops, everything=False):
     """Flags a bind remount must keep (nosuid/nodev/noexec of the mount; with
     everything=True also ro and the atime flags, locked in a user namespace)."""
-    st = os.statvfs(paths.fd_path(fd))
+    st = ops.statvfs(paths.fd_path(fd))
     out = 0
     if everything:
         for st_flag, ms_flag in _LOCKED_TOO:
@@ -574,9 +581,9 @@ def _locked_flags(fd, everything=False):
     return out
 
 
-def readonly_root():
+def readonly_root(ops=REAL):
     fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
     try:
-        _bind_remount(fd, sc.MS_RDONLY)
+        _bind_remount(fd, sc.MS_RDONLY, ops)
     finally:
         os.close(fd)

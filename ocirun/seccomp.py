@@ -32,7 +32,7 @@ import os
 
 from ocirun import fastjson as json
 
-from ocirun.errors import InvalidSpec, OciError
+from ocirun.errors import InvalidSpec, OciError, describe, os_error
 
 BASE = "linux.seccomp"
 
@@ -190,16 +190,34 @@ def _set_attr(ctx, attr, value, path, what):
     _, lib = _lib()
     rc = lib.seccomp_attr_set(ctx, attr, value)
     if rc < 0:
-        raise InvalidSpec(path, f"{what}: libseccomp {_version()}: {os.strerror(-rc).lower()}")
+        raise InvalidSpec(path, f"{what}: libseccomp {_version()}: {describe(rc)}")
 
 
 def prepare(cfg, proc, *, warn=None):
     """linux.seccomp -> a Filter ready to load; raises InvalidSpec naming the field.
 
     `proc` is config.process (its noNewPrivileges decides when to load)."""
-    ffi, lib = _lib()
+    _, lib = _lib()
     if not isinstance(cfg, dict):
         raise InvalidSpec(BASE, "must be an object")
+    ctx, default = _new_context(cfg)
+    _add_archs(ctx, cfg.get("architectures") or [])
+    api = _set_flags(ctx, cfg.get("flags") or [])
+    notify = _add_rules(ctx, cfg, default, warn)
+
+    listener = cfg.get("listenerPath")
+    if cfg.get("listenerMetadata") and not listener:
+        raise InvalidSpec(f"{BASE}.listenerMetadata", "listenerMetadata requires listenerPath")
+    if notify and not listener:
+        raise InvalidSpec(f"{BASE}.listenerPath", "listenerPath is required when SCMP_ACT_NOTIFY is used")
+    if notify and api < 5:
+        raise InvalidSpec(BASE, f"SCMP_ACT_NOTIFY is not supported by libseccomp {_version()}")
+    return Filter(lib, ctx, notify, listener if notify else None, cfg.get("listenerMetadata"))
+
+
+def _new_context(cfg):
+    """The filter context with its default action: (ctx, default action value)."""
+    ffi, lib = _lib()
     default_name = cfg.get("defaultAction")
     if default_name == "SCMP_ACT_NOTIFY":
         raise InvalidSpec(f"{BASE}.defaultAction", "SCMP_ACT_NOTIFY cannot be used as the default action")
@@ -215,8 +233,11 @@ def prepare(cfg, proc, *, warn=None):
     # no_new_privs is process.noNewPrivileges' business, not libseccomp's.
     _set_attr(ctx, ATTR_SYSRAWRC, 1, BASE, "SCMP_FLTATR_API_SYSRAWRC")
     _set_attr(ctx, ATTR_NNP, 0, BASE, "SCMP_FLTATR_CTL_NNP")
+    return ctx, default
 
-    archs = cfg.get("architectures") or []
+
+def _add_archs(ctx, archs):
+    _, lib = _lib()
     if not isinstance(archs, list):
         raise InvalidSpec(f"{BASE}.architectures", "must be an array")
     for i, arch in enumerate(archs):
@@ -231,9 +252,12 @@ def prepare(cfg, proc, *, warn=None):
             raise InvalidSpec(path, f"{arch} cannot be added: libseccomp needs one byte order "
                                     "for all architectures of a filter")
         if rc < 0 and rc != -17:  # EEXIST: the native one, always there
-            raise InvalidSpec(path, f"add {arch}: {os.strerror(-rc).lower()}")
+            raise InvalidSpec(path, os_error("add", rc, arch))
 
-    flags = cfg.get("flags") or []
+
+def _set_flags(ctx, flags):
+    """Set the flags' filter attributes. Returns libseccomp's API level."""
+    _, lib = _lib()
     if not isinstance(flags, list):
         raise InvalidSpec(f"{BASE}.flags", "must be an array")
     api = lib.seccomp_api_get()
@@ -246,66 +270,74 @@ def prepare(cfg, proc, *, warn=None):
             raise InvalidSpec(path, f"{flag} is not supported by libseccomp {_version()} "
                                     f"(API level {api}, needs {level})")
         _set_attr(ctx, attr, 1, path, flag)
+    return api
 
+
+def _add_rules(ctx, cfg, default, warn):
+    """Add linux.seccomp.syscalls. Returns whether any rule is SCMP_ACT_NOTIFY."""
     rules = cfg.get("syscalls") or []
     if not isinstance(rules, list):
         raise InvalidSpec(f"{BASE}.syscalls", "must be an array")
     notify = False
     skipped = []
     for i, rule in enumerate(rules):
-        rpath = f"{BASE}.syscalls[{i}]"
-        if not isinstance(rule, dict):
-            raise InvalidSpec(rpath, "must be an object")
-        name = rule.get("action")
-        action = _action(name, rule.get("errnoRet"), f"{rpath}.action", f"{rpath}.errnoRet")
-        if rule.get("errnoRet") is not None and not _action_ok(action):
-            raise InvalidSpec(f"{rpath}.errnoRet",
-                              f"libseccomp {_version()} rejects {_describe_action(action)}")
-        names = rule.get("names")
-        if not isinstance(names, list) or not names:
-            raise InvalidSpec(f"{rpath}.names", "names must contain at least one entry")
-        if name == "SCMP_ACT_NOTIFY":
-            notify = True
-            if "sendmsg" in names and cfg.get("listenerPath"):
-                raise InvalidSpec(f"{rpath}.names", "SCMP_ACT_NOTIFY cannot be used for sendmsg: "
-                                                    "it hands the notify fd to the listener")
-        conds = _conditions(rule.get("args"), rpath)
-        numbers = []
-        for j, sys_name in enumerate(names):
-            npath = f"{rpath}.names[{j}]"
-            if not isinstance(sys_name, str):
-                raise InvalidSpec(npath, f"unknown syscall {_q(sys_name)}")
-            nr = lib.seccomp_syscall_resolve_name(sys_name.encode())
-            if nr == NR_SCMP_ERROR:
-                if sys_name not in NEWER_SYSCALLS:
-                    raise InvalidSpec(npath, f"unknown syscall {_q(sys_name)}")
-                if name not in SKIPPABLE and action != default:
-                    raise InvalidSpec(npath, f"syscall {_q(sys_name)} is unknown to libseccomp "
-                                             f"{_version()}: this {name} rule cannot be enforced")
-                skipped.append(sys_name)
-                continue
-            numbers.append((npath, sys_name, nr))
-        if action == default:
-            continue
-        for npath, sys_name, nr in numbers:
-            for group in conds:
-                arr = ffi.new("struct scmp_arg_cmp[]", group) if group else ffi.NULL
-                rc = lib.seccomp_rule_add_array(ctx, action, nr, len(group), arr)
-                if rc < 0:
-                    raise InvalidSpec(npath, f"add {_describe_action(action)} rule for {sys_name}: "
-                                             f"libseccomp {_version()}: {os.strerror(-rc).lower()}")
+        notify |= _add_rule(ctx, cfg, rule, f"{BASE}.syscalls[{i}]", default, skipped)
     if skipped and warn is not None:
         warn(f"{BASE}: syscalls unknown to libseccomp {_version()} left to the default action: "
              + ", ".join(sorted(set(skipped))))
+    return notify
 
-    listener = cfg.get("listenerPath")
-    if cfg.get("listenerMetadata") and not listener:
-        raise InvalidSpec(f"{BASE}.listenerMetadata", "listenerMetadata requires listenerPath")
-    if notify and not listener:
-        raise InvalidSpec(f"{BASE}.listenerPath", "listenerPath is required when SCMP_ACT_NOTIFY is used")
-    if notify and api < 5:
-        raise InvalidSpec(BASE, f"SCMP_ACT_NOTIFY is not supported by libseccomp {_version()}")
-    return Filter(lib, ctx, notify, listener if notify else None, cfg.get("listenerMetadata"))
+
+def _add_rule(ctx, cfg, rule, rpath, default, skipped):
+    """One syscalls[] entry; names too new for libseccomp go to `skipped`. Returns: is it NOTIFY?"""
+    ffi, lib = _lib()
+    if not isinstance(rule, dict):
+        raise InvalidSpec(rpath, "must be an object")
+    name = rule.get("action")
+    action = _action(name, rule.get("errnoRet"), f"{rpath}.action", f"{rpath}.errnoRet")
+    if rule.get("errnoRet") is not None and not _action_ok(action):
+        raise InvalidSpec(f"{rpath}.errnoRet",
+                          f"libseccomp {_version()} rejects {_describe_action(action)}")
+    names = rule.get("names")
+    if not isinstance(names, list) or not names:
+        raise InvalidSpec(f"{rpath}.names", "names must contain at least one entry")
+    notify = name == "SCMP_ACT_NOTIFY"
+    if notify and "sendmsg" in names and cfg.get("listenerPath"):
+        raise InvalidSpec(f"{rpath}.names", "SCMP_ACT_NOTIFY cannot be used for sendmsg: "
+                                            "it hands the notify fd to the listener")
+    conds = _conditions(rule.get("args"), rpath)
+    numbers = _syscall_numbers(names, rpath, name, action, default, skipped)
+    if action == default:
+        return notify
+    for npath, sys_name, nr in numbers:
+        for group in conds:
+            arr = ffi.new("struct scmp_arg_cmp[]", group) if group else ffi.NULL
+            rc = lib.seccomp_rule_add_array(ctx, action, nr, len(group), arr)
+            if rc < 0:
+                raise InvalidSpec(npath, f"add {_describe_action(action)} rule for {sys_name}: "
+                                         f"libseccomp {_version()}: {describe(rc)}")
+    return notify
+
+
+def _syscall_numbers(names, rpath, name, action, default, skipped):
+    """[(JSON path, syscall name, number)] for a rule's names (see NEWER_SYSCALLS)."""
+    _, lib = _lib()
+    numbers = []
+    for j, sys_name in enumerate(names):
+        npath = f"{rpath}.names[{j}]"
+        if not isinstance(sys_name, str):
+            raise InvalidSpec(npath, f"unknown syscall {_q(sys_name)}")
+        nr = lib.seccomp_syscall_resolve_name(sys_name.encode())
+        if nr == NR_SCMP_ERROR:
+            if sys_name not in NEWER_SYSCALLS:
+                raise InvalidSpec(npath, f"unknown syscall {_q(sys_name)}")
+            if name not in SKIPPABLE and action != default:
+                raise InvalidSpec(npath, f"syscall {_q(sys_name)} is unknown to libseccomp "
+                                         f"{_version()}: this {name} rule cannot be enforced")
+            skipped.append(sys_name)
+            continue
+        numbers.append((npath, sys_name, nr))
+    return numbers
 
 
 def _conditions(args, rpath):
@@ -368,8 +400,7 @@ class Filter:
             s.connect(self.listener_path)
         except OSError as e:
             s.close()
-            raise OciError(f"{BASE}.listenerPath: connect {self.listener_path}: "
-                           f"{os.strerror(e.errno).lower()}") from None
+            raise OciError(f"{BASE}.listenerPath: {os_error('connect', e, self.listener_path)}") from None
         self.listener_fd = s.detach()
         return self.listener_fd
 
@@ -392,13 +423,13 @@ class Filter:
             payload = json.dumps(msg).encode()  # before the load: fewer syscalls after it
         rc = lib.seccomp_load(self.ctx)
         if rc < 0:
-            raise OciError(f"{BASE}: load the filter: {os.strerror(-rc).lower()}")
+            raise OciError(f"{BASE}: {os_error('load the filter', rc)}")
         self.loaded = True
         if payload is None:
             return
         fd = lib.seccomp_notify_fd(self.ctx)
         if fd < 0:
-            raise OciError(f"{BASE}: get the notify fd: {os.strerror(-fd).lower()}")
+            raise OciError(f"{BASE}: {os_error('get the notify fd', fd)}")
         sock = socket.socket(fileno=self.listener_fd)
         self.listener_fd = None
         try:
@@ -406,16 +437,9 @@ class Filter:
             if sent < len(payload):
                 sock.sendall(payload[sent:])  # fds went with the first part only
         except OSError as e:
-            raise OciError(f"{BASE}.listenerPath: send to {self.listener_path}: "
-                           f"{os.strerror(e.errno).lower()}") from None
+            raise OciError(f"{BASE}.listenerPath: {os_error('send to', e, self.listener_path)}") from None
         finally:
             sock.close()
             os.close(fd)
 
     __call__ = load
-
-    def export_bpf(self, fd):
-        """Write the compiled BPF program to fd (for debugging and tests)."""
-        rc = self.lib.seccomp_export_bpf(self.ctx, fd)
-        if rc < 0:
-            raise OSError(-rc, f"seccomp_export_bpf: {os.strerror(-rc)}")

@@ -8,9 +8,8 @@ win. Every write is temp file + rename, never in place. Status is
 recomputed from the init process on every read: pid plus its start time in
 /proc/PID/stat, so a reused pid never counts as running.
 """
-import fcntl
 from ocirun import fastjson as json
-import os
+from ocirun import fastos as os
 
 from ocirun import SPEC_VERSION
 from ocirun.errors import ContainerExists, ContainerNotFound, OciError, UsageError
@@ -180,6 +179,8 @@ class Container:
 
     def lock(self):
         """Exclusive flock on the container directory, held until the fd closes."""
+        import fcntl  # here: state and list never lock
+
         fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fd

@@ -5,6 +5,7 @@ Constants are the kernel ABI's numbers; they live here, next to the calls.
 import os
 
 from ocirun._shim import ffi, lib
+from ocirun.errors import os_error
 
 # clone/unshare/setns flags
 CLONE_NEWNS = 0x00020000
@@ -66,7 +67,7 @@ CLOSE_RANGE_CLOEXEC = 4
 def _check(ret, op, path=None):
     if ret < 0:
         err = ffi.errno
-        raise OSError(err, f"{op}: {os.strerror(err)}", path)
+        raise OSError(err, os_error(op, err), path)
     return ret
 
 

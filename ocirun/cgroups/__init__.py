@@ -3,31 +3,25 @@
     m = create_manager(spec_linux.get("cgroupsPath"), container_id)
     m.create(); m.set(resources); m.apply(pid)     # create
     state["cgroup"] = m.to_dict()                  # record what was made
-    Manager.from_dict(state["cgroup"]).destroy()   # delete
+    load_manager(state["cgroup"]).destroy()        # delete
 
-Importing this package reads nothing; detection happens on call.
+Importing this package reads nothing and imports nothing: `state` (through
+saved_frozen) pays for no submodule (mounts alone is ~0.15 ms); detection
+happens on call.
 """
-from .mounts import DEFAULT_ROOT, UNIFIED  # noqa: F401  (tiny, no I/O)
 
 
-def detect(root=DEFAULT_ROOT, mountinfo="/proc/self/mountinfo"):
-    """"unified" (pure v2 at root), "hybrid" (v1 plus a cgroup2 mount) or "legacy" (v1 only)."""
-    from .mounts import detect_layout
-
-    return detect_layout(root, mountinfo).mode
-
-
-def create_manager(cgroups_path, container_id, *, root=DEFAULT_ROOT, mountinfo="/proc/self/mountinfo", own=None):
+def create_manager(cgroups_path, container_id, *, root=None, mountinfo="/proc/self/mountinfo", own=None):
     """A manager for the container's cgroup (nothing is created until create()/apply()).
 
     cgroups_path is linux.cgroupsPath (None/"" → "<id>" below our own cgroup,
     as runc). Raises InvalidSpec for a bad path, CgroupError when no cgroup
     filesystem is mounted. `own` overrides /proc/self/cgroup (tests).
     """
-    from .mounts import detect_layout
+    from .mounts import DEFAULT_ROOT, detect_layout
     from .paths import resolve
 
-    layout = detect_layout(root, mountinfo)
+    layout = detect_layout(DEFAULT_ROOT if root is None else root, mountinfo)
     paths = resolve(layout, cgroups_path, container_id, own)
     if layout.mode == "unified":
         from .v2 import V2Manager as cls
@@ -49,6 +43,8 @@ def saved_frozen(saved):
         if "freezer" in name.split(","):
             text = _read(d + "/freezer.state")
             return None if text is None else text.strip() in ("FROZEN", "FREEZING")
+    from .mounts import UNIFIED  # pure v2 only: on v1 and hybrid hosts the freezer answered
+
     if paths.get(UNIFIED):
         text = _read(paths[UNIFIED] + "/cgroup.freeze")
         return None if text is None else text.strip() == "1"
@@ -64,7 +60,22 @@ def _read(path):
 
 
 def load_manager(d):
-    """Manager.from_dict without importing base yourself."""
-    from .base import Manager
+    """The manager a state file recorded (Manager.to_dict()); CgroupError for a garbled one.
 
-    return Manager.from_dict(d)
+    The v1/v2 choice lives here, above both, so that base.py never imports them.
+    """
+    from ..errors import CgroupError
+
+    try:
+        mode, paths = d["mode"], d["paths"]
+    except (KeyError, TypeError):
+        raise CgroupError(f"invalid saved cgroup state: {d!r}") from None
+    if mode == "unified":
+        from .v2 import V2Manager as cls
+    elif mode in ("hybrid", "legacy"):
+        from .v1 import V1Manager as cls
+    else:
+        raise CgroupError(f"invalid saved cgroup mode {mode!r}")
+    m = cls(paths, d.get("created", ()), d.get("root"))
+    m.mode = mode
+    return m

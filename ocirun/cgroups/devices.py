@@ -92,18 +92,6 @@ class DeviceState:
             else:
                 del self.exceptions[key]
 
-    def allows(self, kind, major, minor, access):
-        """The v1 kernel's permission check (devcgroup_legacy_check_permission) for one request."""
-        for (k, ma, mi), mask in self.exceptions.items():
-            if k != kind or (ma is not None and ma != major) or (mi is not None and mi != minor):
-                continue
-            if self.allow_all:
-                if access & mask:  # any overlap with a deny exception refuses
-                    return False
-            elif not access & ~mask:  # one allow exception must cover it all
-                return True
-        return self.allow_all
-
     def lines(self):
         """What devices.list shows (allow-all hides its exceptions, as the kernel does)."""
         if self.allow_all:

@@ -17,7 +17,7 @@ a moment without a filter. The kernel frees the programs with the cgroup.
 import os
 import struct
 
-from ..errors import CgroupError
+from ..errors import CgroupError, os_error
 from .devices import ALL, emulate
 
 # bpf(2) commands, program and attach types, flags (linux/bpf.h).
@@ -117,9 +117,7 @@ def _bpf(cmd, attr, what, path):
     try:
         return syscalls.bpf(cmd, attr, ATTR_SIZE)
     except OSError as e:
-        err = CgroupError(f"{what} {path}: {os.strerror(e.errno).lower()}")
-        err.errno = e.errno
-        raise err from None
+        raise CgroupError(os_error(what, e, path), errno=e.errno, file=path) from None
 
 
 def _addr(cdata):
@@ -183,7 +181,7 @@ def detach(cgroup_fd, prog_id, path=""):
     try:
         prog_fd = _bpf(BPF_PROG_GET_FD_BY_ID, attr, "find device filter of", path)
     except CgroupError as e:
-        if getattr(e, "errno", None) == errno.ENOENT:
+        if e.errno == errno.ENOENT:
             return
         raise
     try:
@@ -192,7 +190,7 @@ def detach(cgroup_fd, prog_id, path=""):
         try:
             _bpf(BPF_PROG_DETACH, attr, "detach old device filter from", path)
         except CgroupError as e:
-            if getattr(e, "errno", None) != errno.ENOENT:
+            if e.errno != errno.ENOENT:
                 raise
     finally:
         os.close(prog_fd)
@@ -204,7 +202,7 @@ def set_devices(path, rules):
     try:
         dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
-        raise CgroupError(f"open cgroup {path}: {os.strerror(e.errno).lower()}") from None
+        raise CgroupError(os_error("open cgroup", e, path), errno=e.errno, file=path) from None
     try:
         old = query(dfd, path)
         prog_fd = load(code, path)

@@ -10,25 +10,9 @@ apply() returns a list of warnings for settings that were ignored.
 """
 import errno
 
-from ..errors import CgroupError, InvalidSpec
+from ..errors import CgroupError
 from .base import try_read, write_file
-
-def _page_size_ok(size):
-    """[0-9]+[KMGTPE]?B, without `re` (its import is most of create's start-up cost)."""
-    body = size[:-1] if size.endswith("B") else ""
-    if body[-1:] in ("K", "M", "G", "T", "P", "E"):
-        body = body[:-1]
-    return body.isascii() and body.isdigit()
-
-
-def _num(obj, key, section):
-    """obj[key] as an int, None when absent or null; bools are not numbers."""
-    value = (obj or {}).get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidSpec(f"linux.resources.{section}.{key}", f"must be an integer, not {value!r}")
-    return value
+from .resources import num, nums, page_size, pids_value, rdma_lines, set_unified
 
 
 def _need(d, controller, what):
@@ -49,14 +33,6 @@ def set_cpuset(d, res, warnings):
 
 
 # -- devices -----------------------------------------------------------------------
-
-
-def device_rule(rule, index):
-    """'c 1:3 rwm' from a linux.resources.devices entry (unset type/major/minor mean all)."""
-    from .devices import line, parse_rule
-
-    _allow, kind, major, minor, mask = parse_rule(rule, index)
-    return line(kind, major, minor, mask)
 
 
 def set_devices(d, res, warnings):
@@ -82,7 +58,7 @@ def _set_limit(d, value):
     try:
         write_file(d, "memory.limit_in_bytes", value)
     except CgroupError as e:
-        if getattr(e, "errno", None) == errno.EBUSY:
+        if e.errno == errno.EBUSY:
             usage = (try_read(d, "memory.usage_in_bytes") or "?").strip()
             peak = (try_read(d, "memory.max_usage_in_bytes") or "?").strip()
             raise CgroupError(
@@ -95,12 +71,9 @@ def set_memory(d, res, warnings):
     mem = res.get("memory")
     if not mem:
         return
-    limit = _num(mem, "limit", "memory") or 0
-    swap = _num(mem, "swap", "memory") or 0
-    reservation = _num(mem, "reservation", "memory") or 0
-    kernel = _num(mem, "kernel", "memory") or 0
-    kernel_tcp = _num(mem, "kernelTCP", "memory") or 0
-    swappiness = _num(mem, "swappiness", "memory")
+    limit, swap, reservation, kernel, kernel_tcp = nums(mem, "memory", "limit", "swap", "reservation", "kernel",
+                                                       "kernelTCP")
+    swappiness = num(mem, "swappiness", "memory")
     hierarchy = mem.get("useHierarchy")
     wanted = limit or swap or reservation or kernel or kernel_tcp or mem.get("disableOOMKiller") \
         or (swappiness is not None and swappiness != -1) or hierarchy is not None
@@ -155,13 +128,10 @@ def set_cpu(d, res, warnings):
     cpu = res.get("cpu")
     if not cpu:
         return
-    shares = _num(cpu, "shares", "cpu") or 0
-    quota = _num(cpu, "quota", "cpu") or 0
-    period = _num(cpu, "period", "cpu") or 0
-    burst = _num(cpu, "burst", "cpu")
-    idle = _num(cpu, "idle", "cpu")
-    rt_runtime = _num(cpu, "realtimeRuntime", "cpu") or 0
-    rt_period = _num(cpu, "realtimePeriod", "cpu") or 0
+    shares, quota, period = nums(cpu, "cpu", "shares", "quota", "period")
+    burst = num(cpu, "burst", "cpu")
+    idle = num(cpu, "idle", "cpu")
+    rt_runtime, rt_period = nums(cpu, "cpu", "realtimeRuntime", "realtimePeriod")
     if not (shares or quota or period or burst is not None or idle is not None or rt_runtime or rt_period):
         return
     d = _need(d, "cpu", "cpu limits")
@@ -183,7 +153,7 @@ def set_cpu(d, res, warnings):
         try:
             _write_or_defer(d, "cpu.cfs_burst_us", burst, bool(quota), retry)
         except CgroupError as e:
-            if getattr(e, "errno", None) != errno.ENOENT:
+            if e.errno != errno.ENOENT:
                 raise
             warnings.append("cpu.burst is not supported by this kernel; ignored")
     if quota:
@@ -201,7 +171,7 @@ def set_cpu(d, res, warnings):
         try:
             write_file(d, "cpu.rt_runtime_us", rt_runtime)
         except CgroupError as e:
-            if getattr(e, "errno", None) != errno.EINVAL:
+            if e.errno != errno.EINVAL:
                 raise
             # New cgroups get a realtime budget of 0, and no child may exceed its parent.
             raise CgroupError(f"{e} (the parent cgroup's cpu.rt_runtime_us must leave room for it)") from None
@@ -213,7 +183,7 @@ def _write_or_defer(d, name, value, can_retry, retry):
     try:
         write_file(d, name, value)
     except CgroupError as e:
-        if getattr(e, "errno", None) != errno.EINVAL or not can_retry:
+        if e.errno != errno.EINVAL or not can_retry:
             raise
         retry.append((name, value))
 
@@ -221,13 +191,8 @@ def _write_or_defer(d, name, value, can_retry, retry):
 # -- pids --------------------------------------------------------------------------
 
 
-def pids_value(limit):
-    """config-linux.md#pids: -1 (any negative) is "max"; 0 is a real limit."""
-    return "max" if limit < 0 else str(limit)
-
-
 def set_pids(d, res, warnings):
-    limit = _num(res.get("pids"), "limit", "pids")
+    limit = num(res.get("pids"), "limit", "pids")
     if limit is not None:
         write_file(_need(d, "pids", "pids.limit"), "pids.max", pids_value(limit))
 
@@ -243,8 +208,8 @@ def set_blkio(d, res, warnings):
     bio = res.get("blockIO")
     if not bio:
         return
-    weight = _num(bio, "weight", "blockIO") or 0
-    leaf = _num(bio, "leafWeight", "blockIO") or 0
+    weight = num(bio, "weight", "blockIO") or 0
+    leaf = num(bio, "leafWeight", "blockIO") or 0
     lists = {k: bio.get(k) or [] for k in ("weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
                                            "throttleReadIOPSDevice", "throttleWriteIOPSDevice")}
     if not (weight or leaf or any(lists.values())):
@@ -273,14 +238,6 @@ def set_blkio(d, res, warnings):
 # -- hugetlb -----------------------------------------------------------------------
 
 
-def page_size(entry, index):
-    size = entry.get("pageSize")
-    if not isinstance(size, str) or not _page_size_ok(size):
-        raise InvalidSpec(f"linux.resources.hugepageLimits[{index}].pageSize",
-                          f'invalid hugepage size {size!r} (want a form like "2MB")')
-    return size
-
-
 def set_hugetlb(d, res, warnings):
     limits = res.get("hugepageLimits") or []
     if not limits:
@@ -303,7 +260,7 @@ def set_hugetlb(d, res, warnings):
 
 
 def set_net_cls(d, res, warnings):
-    classid = _num(res.get("network"), "classID", "network") or 0
+    classid = num(res.get("network"), "classID", "network") or 0
     if classid:
         write_file(_need(d, "net_cls", "network.classID"), "net_cls.classid", classid)
 
@@ -317,20 +274,6 @@ def set_net_prio(d, res, warnings):
 
 
 # -- rdma --------------------------------------------------------------------------
-
-
-def rdma_lines(rdma):
-    """{"mlx5_1": {"hcaHandles": 3}} → ["mlx5_1 hca_handle=3"], in device-name order."""
-    lines = []
-    for dev in sorted(rdma):
-        limits = rdma[dev] or {}
-        line = dev
-        if limits.get("hcaHandles") is not None:
-            line += f" hca_handle={limits['hcaHandles']}"
-        if limits.get("hcaObjects") is not None:
-            line += f" hca_object={limits['hcaObjects']}"
-        lines.append(line)
-    return lines
 
 
 def set_rdma(d, res, warnings):
@@ -366,7 +309,5 @@ def apply(manager, res):
     if unified:
         if not manager.unified:
             raise CgroupError("cannot set linux.resources.unified: no cgroup v2 hierarchy is mounted")
-        from .resources_v2 import set_unified
-
         set_unified(manager.unified, unified)
     return warnings

@@ -9,25 +9,10 @@ as runc ignores them; realtime CPU settings are refused (cannot be applied).
 """
 import errno
 import math
-import os
 
 from ..errors import CgroupError
 from .base import try_read, write_file
-from .resources_v1 import _num, page_size, pids_value, rdma_lines
-
-
-def _write(d, name, value):
-    """write_file, turning "no such file" into "controller not available" when that is why."""
-    try:
-        write_file(d, name, value)
-    except CgroupError as e:
-        if getattr(e, "errno", None) in (errno.ENOENT, errno.EACCES, errno.EPERM) and "." in name:
-            ctrl = name.split(".", 1)[0]
-            avail = (try_read(d, "cgroup.controllers") or "").split()
-            if ctrl != "cgroup" and ctrl not in avail and os.path.isdir(d):
-                raise CgroupError(f'cannot write "{value}" to {os.path.join(d, name)}: '
-                                  f'the {ctrl} controller is not available in {d}') from None
-        raise
+from .resources import num, nums, page_size, pids_value, rdma_lines, set_unified, write_unified
 
 
 # -- conversions from the v1-shaped spec values ---------------------------------------
@@ -84,22 +69,20 @@ def _max(value):
 
 
 def set_pids(d, res, warnings):
-    limit = _num(res.get("pids"), "limit", "pids")
+    limit = num(res.get("pids"), "limit", "pids")
     if limit is not None:
-        _write(d, "pids.max", pids_value(limit))
+        write_unified(d, "pids.max", pids_value(limit))
 
 
 def set_memory(d, res, warnings):
     mem = res.get("memory")
     if not mem:
         return
-    limit = _num(mem, "limit", "memory") or 0
-    swap = _num(mem, "swap", "memory") or 0
-    reservation = _num(mem, "reservation", "memory") or 0
+    limit, swap, reservation = nums(mem, "memory", "limit", "swap", "reservation")
     for key in ("kernel", "kernelTCP"):
-        if _num(mem, key, "memory"):
+        if num(mem, key, "memory"):
             warnings.append(f"memory.{key} is not supported on cgroup v2; ignored")
-    swappiness = _num(mem, "swappiness", "memory")
+    swappiness = num(mem, "swappiness", "memory")
     if swappiness is not None and swappiness != -1:
         warnings.append("memory.swappiness is not supported on cgroup v2; ignored")
     if mem.get("disableOOMKiller"):
@@ -114,31 +97,31 @@ def set_memory(d, res, warnings):
     sw = swap_max(swap, limit)
     if sw is not None:
         try:
-            _write(d, "memory.swap.max", sw)
+            write_unified(d, "memory.swap.max", sw)
         except CgroupError as e:
             # No swap accounting: "no limit" and "no swap" are already true.
-            if getattr(e, "errno", None) != errno.ENOENT or sw not in ("max", "0"):
+            if e.errno != errno.ENOENT or sw not in ("max", "0"):
                 raise
     if limit:
-        _write(d, "memory.max", _max(limit))
+        write_unified(d, "memory.max", _max(limit))
     if reservation:
-        _write(d, "memory.low", _max(reservation))
+        write_unified(d, "memory.low", _max(reservation))
 
 
 def set_io(d, res, warnings):
     bio = res.get("blockIO")
     if not bio:
         return
-    weight = _num(bio, "weight", "blockIO") or 0
-    if _num(bio, "leafWeight", "blockIO"):
+    weight = num(bio, "weight", "blockIO") or 0
+    if num(bio, "leafWeight", "blockIO"):
         warnings.append("blockIO.leafWeight is not supported on cgroup v2; ignored")
     # BFQ takes the blkio range as is; io.weight needs the conversion.
     bfq = try_read(d, "io.bfq.weight")
     if weight:
         if bfq is not None:
-            _write(d, "io.bfq.weight", weight)
+            write_unified(d, "io.bfq.weight", weight)
         else:
-            _write(d, "io.weight", io_weight(weight))
+            write_unified(d, "io.weight", io_weight(weight))
     for wd in bio.get("weightDevice") or []:
         if wd.get("leafWeight"):
             warnings.append("blockIO.weightDevice[].leafWeight is not supported on cgroup v2; ignored")
@@ -147,37 +130,36 @@ def set_io(d, res, warnings):
         dev = f"{wd.get('major')}:{wd.get('minor')}"
         # Per-device BFQ weights need kernel 5.4+, where io.bfq.weight reads "default N".
         if bfq is not None and bfq.startswith("default"):
-            _write(d, "io.bfq.weight", f"{dev} {wd['weight']}")
+            write_unified(d, "io.bfq.weight", f"{dev} {wd['weight']}")
         else:
-            _write(d, "io.weight", f"{dev} {io_weight(wd['weight'])}")
+            write_unified(d, "io.weight", f"{dev} {io_weight(wd['weight'])}")
     for key, field in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
                        ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops")):
         for td in bio.get(key) or []:
-            _write(d, "io.max", f"{td.get('major')}:{td.get('minor')} {field}={td.get('rate')}")
+            write_unified(d, "io.max", f"{td.get('major')}:{td.get('minor')} {field}={td.get('rate')}")
 
 
 def set_cpu(d, res, warnings):
     cpu = res.get("cpu")
     if not cpu:
         return
-    if _num(cpu, "realtimeRuntime", "cpu") or _num(cpu, "realtimePeriod", "cpu"):
+    if num(cpu, "realtimeRuntime", "cpu") or num(cpu, "realtimePeriod", "cpu"):
         raise CgroupError("cpu.realtimeRuntime/realtimePeriod cannot be applied: cgroup v2 has no realtime settings")
-    weight = cpu_weight(_num(cpu, "shares", "cpu") or 0)
-    quota = _num(cpu, "quota", "cpu") or 0
-    period = _num(cpu, "period", "cpu") or 0
-    burst = _num(cpu, "burst", "cpu")
-    idle = _num(cpu, "idle", "cpu")
+    weight = cpu_weight(num(cpu, "shares", "cpu") or 0)
+    quota, period = nums(cpu, "cpu", "quota", "period")
+    burst = num(cpu, "burst", "cpu")
+    idle = num(cpu, "idle", "cpu")
     if idle is not None:
-        _write(d, "cpu.idle", idle)
+        write_unified(d, "cpu.idle", idle)
     if weight:
-        _write(d, "cpu.weight", weight)
+        write_unified(d, "cpu.weight", weight)
     deferred = None
     if burst is not None:
         try:
-            _write(d, "cpu.max.burst", burst)
+            write_unified(d, "cpu.max.burst", burst)
         except CgroupError as e:
             # A bigger burst may only fit once the new quota is in place.
-            if getattr(e, "errno", None) != errno.EINVAL or not quota:
+            if e.errno != errno.EINVAL or not quota:
                 raise
             deferred = burst
     if quota or period:
@@ -188,9 +170,9 @@ def set_cpu(d, res, warnings):
             value = ((try_read(d, "cpu.max") or "max").split() or ["max"])[0]
         if period:
             value += f" {period}"
-        _write(d, "cpu.max", value)
+        write_unified(d, "cpu.max", value)
         if deferred is not None:
-            _write(d, "cpu.max.burst", deferred)
+            write_unified(d, "cpu.max.burst", deferred)
 
 
 def set_devices(d, res, warnings):
@@ -205,9 +187,9 @@ def set_devices(d, res, warnings):
 def set_cpuset(d, res, warnings):
     cpu = res.get("cpu") or {}
     if cpu.get("cpus"):
-        _write(d, "cpuset.cpus", cpu["cpus"])
+        write_unified(d, "cpuset.cpus", cpu["cpus"])
     if cpu.get("mems"):
-        _write(d, "cpuset.mems", cpu["mems"])
+        write_unified(d, "cpuset.mems", cpu["mems"])
 
 
 def set_hugetlb(d, res, warnings):
@@ -215,40 +197,25 @@ def set_hugetlb(d, res, warnings):
     for i, entry in enumerate(res.get("hugepageLimits") or []):
         size = page_size(entry, i)
         value = entry.get("limit")
-        _write(d, f"hugetlb.{size}.max", value)
+        write_unified(d, f"hugetlb.{size}.max", value)
         if rsvd_ok:
             try:
                 write_file(d, f"hugetlb.{size}.rsvd.max", value)
             except CgroupError as e:
-                if getattr(e, "errno", None) != errno.ENOENT:
+                if e.errno != errno.ENOENT:
                     raise
                 rsvd_ok = False  # kernel < 5.7
 
 
 def set_rdma(d, res, warnings):
     for line in rdma_lines(res.get("rdma") or {}):
-        _write(d, "rdma.max", line)
+        write_unified(d, "rdma.max", line)
 
 
 def set_network(d, res, warnings):
     net = res.get("network") or {}
     if net.get("classID") or net.get("priorities"):
         warnings.append("network.classID/priorities need net_cls/net_prio, which cgroup v2 lacks; ignored")
-
-
-def set_unified(d, unified):
-    """config-linux.md#unified: write every key, known or not; unknown controller → error."""
-    for key in unified:  # JSON object order
-        value = unified[key]
-        if not isinstance(key, str) or "/" in key or key in ("", ".", ".."):
-            raise CgroupError(f'linux.resources.unified: "{key}" must be a file name (no slashes)')
-        if "." not in key:
-            raise CgroupError(f'linux.resources.unified: "{key}" must be in the form CONTROLLER.PARAMETER')
-        value = str(value)
-        # Multi-line values (io.max for several devices) go one line per write.
-        lines = [ln for ln in value.split("\n") if ln] if "\n" in value else [value]
-        for line in lines:
-            _write(d, key, line)
 
 
 ORDER = (set_pids, set_memory, set_io, set_cpu, set_devices, set_cpuset, set_hugetlb, set_rdma, set_network)

@@ -1,6 +1,6 @@
 """list: runc's table (or --format json, or -q ids)."""
 from ocirun import fastjson as json
-import os
+from ocirun import fastos as os
 
 from ocirun.errors import OciError, UsageError
 from ocirun.state import Store

@@ -3,7 +3,7 @@
 As runc: a running or created container can be paused; anything else is
 "container not running" (a paused one included).
 """
-import os
+from ocirun import fastos as os
 
 from ocirun import state as st
 from ocirun.errors import InvalidState

@@ -10,7 +10,7 @@ import subprocess
 
 from ocirun import fastjson as json
 from ocirun import state as st
-from ocirun.errors import OciError
+from ocirun.errors import OciError, describe
 
 
 def run(opts, args, logger):
@@ -27,7 +27,7 @@ def run(opts, args, logger):
         p = subprocess.run(["ps", *ps_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            stdin=subprocess.DEVNULL)
     except OSError as e:
-        raise OciError(f"exec: \"ps\": {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"exec: \"ps\": {describe(e)}") from None
     out = p.stdout.decode(errors="replace")
     if p.returncode != 0:
         raise OciError(f"exit status {p.returncode}: {out}")

@@ -44,13 +44,7 @@ def run(opts, args, logger):
 
     linux = config.get("linux") or {}
     manager = cgroups.create_manager(linux.get("cgroupsPath"), cid)
-    data = {
-        "ociVersion": config.get("ociVersion", "1.3.0"), "id": cid, "status": st.CREATING,
-        "bundle": bundle, "rootfs": rootfs, "created": create.now_rfc3339(), "owner": "",
-        "annotations": config.get("annotations") or {}, "hooks": config.get("hooks") or {},
-        "cgroup": dict(manager.to_dict(), created=create.missing_cgroup_dirs(manager)),
-        "pidns": create.has_new_namespace(linux, "pid"),
-    }
+    data = _initial_state(config, cid, bundle, rootfs, manager, linux)
     container, lock = store.new(cid, data)
     root = None
     fds = []
@@ -63,41 +57,8 @@ def run(opts, args, logger):
         # The fds after the unshare: CRIU mounts its cgroup yard in the work
         # dir, which fails on a dir of another mount namespace (EINVAL).
         root = _private_root(rootfs, (config.get("root") or {}).get("readonly"))
-        fds += [plan.open_dir(image), plan.open_dir(work)]
-        crit.update(images_dir_fd=fds[0], work_dir_fd=fds[1], root=root, rst_sibling=True,
-                    evasive_devices=True)
-        if opts.get("lsm-profile"):
-            crit["lsm_profile"] = opts["lsm-profile"]
-        if opts.get("lsm-mount-context"):
-            crit["lsm_mount_context"] = opts["lsm-mount-context"]
-        dirs = [(name, d) for name, _t, _o, d in create.cgroup_mounts(manager)]
-        crit["ext_mnt"] = [{"key": k, "val": v} for k, v in
-                           plan.external_mounts(config, bundle, dirs)] + plan.masked_restore(config)
-        # runc's rule: only pipes are handed over; files are reopened by path.
-        crit["inherit_fd"] = [{"key": d, "fd": i} for i, d in enumerate(descriptors)
-                              if "pipe:" in d]
-        for _t, path, _cname, key in plan.external_ns(config, crit.get("empty_ns")):
-            fd = os.open(path, os.O_RDONLY)
-            fds.append(fd)
-            crit["inherit_fd"].append({"key": key, "fd": fd})
-        proc = swrk.Criu(criu, pass_fds=fds, stdio=(0, 1, 2))
-        try:
-            manager.create()
-            data["cgroup"] = manager.to_dict()
-            container.save()
-            manager.apply(proc.pid)
-            from ocirun.cgroups.defaults import with_default_devices
-
-            for w in manager.set(with_default_devices(linux.get("resources"), linux.get("devices"))) or ():
-                logger.warning(w)
-            crit["cg_root"] = _cgroup_roots(proc.pid)
-            notify = _Notify(container, config, opts, restored)
-            from ocirun.criu import wire
-
-            proc.call(wire.RESTORE, crit, notify=notify, what="restore",
-                      log=os.path.join(work, "restore.log"))
-        finally:
-            proc.close()
+        _fill_criu_opts(crit, opts, config, bundle, (image, work, root), manager, descriptors, fds)
+        _restore(criu, crit, fds, container, manager, (config, opts, work), restored, logger)
         if not restored.get("pid"):
             raise OciError("restore: criu did not report the restored process")
         data["status"] = st.RUNNING
@@ -116,6 +77,67 @@ def run(opts, args, logger):
     if detach:
         return 0
     return _wait(store, cid, restored["pid"], logger)
+
+
+def _initial_state(config, cid, bundle, rootfs, manager, linux):
+    """state.json while CRIU works (status "creating"), as `create` writes it."""
+    from ocirun.container import create
+
+    return {
+        "ociVersion": config.get("ociVersion", "1.3.0"), "id": cid, "status": st.CREATING,
+        "bundle": bundle, "rootfs": rootfs, "created": create.now_rfc3339(), "owner": "",
+        "annotations": config.get("annotations") or {}, "hooks": config.get("hooks") or {},
+        "cgroup": dict(manager.to_dict(), created=create.missing_cgroup_dirs(manager)),
+        "pidns": create.has_new_namespace(linux, "pid"),
+    }
+
+
+def _fill_criu_opts(crit, opts, config, bundle, dirs, manager, descriptors, fds):
+    """The rest of CRIU's restore options; every fd opened is appended to `fds` (ours to close)."""
+    from ocirun.container import create
+    from ocirun.criu import plan
+
+    image, work, root = dirs
+    fds += [plan.open_dir(image), plan.open_dir(work)]
+    crit.update(images_dir_fd=fds[0], work_dir_fd=fds[1], root=root, rst_sibling=True,
+                evasive_devices=True)
+    if opts.get("lsm-profile"):
+        crit["lsm_profile"] = opts["lsm-profile"]
+    if opts.get("lsm-mount-context"):
+        crit["lsm_mount_context"] = opts["lsm-mount-context"]
+    cgroup_dirs = [(name, d) for name, _t, _o, d in create.cgroup_mounts(manager)]
+    crit["ext_mnt"] = [{"key": k, "val": v} for k, v in
+                       plan.external_mounts(config, bundle, cgroup_dirs)] + plan.masked_restore(config)
+    # runc's rule: only pipes are handed over; files are reopened by path.
+    crit["inherit_fd"] = [{"key": d, "fd": i} for i, d in enumerate(descriptors)
+                          if "pipe:" in d]
+    for _t, path, _cname, key in plan.external_ns(config, crit.get("empty_ns")):
+        fd = os.open(path, os.O_RDONLY)
+        fds.append(fd)
+        crit["inherit_fd"].append({"key": key, "fd": fd})
+
+
+def _restore(criu, crit, fds, container, manager, how, restored, logger):
+    """Start `criu swrk` in the container's new cgroups and have it restore; NOTIFY fills `restored`."""
+    from ocirun.cgroups.defaults import with_default_devices
+    from ocirun.criu import swrk, wire
+
+    config, opts, work = how
+    linux = config.get("linux") or {}
+    proc = swrk.Criu(criu, pass_fds=fds, stdio=(0, 1, 2))
+    try:
+        manager.create()
+        container.data["cgroup"] = manager.to_dict()
+        container.save()
+        manager.apply(proc.pid)
+        for w in manager.set(with_default_devices(linux.get("resources"), linux.get("devices"))) or ():
+            logger.warning(w)
+        crit["cg_root"] = _cgroup_roots(proc.pid)
+        notify = _Notify(container, config, opts, restored)
+        proc.call(wire.RESTORE, crit, notify=notify, what="restore",
+                  log=os.path.join(work, "restore.log"))
+    finally:
+        proc.close()
 
 
 class _Notify:

@@ -1,5 +1,5 @@
 """resume: thaw a paused container. Anything but paused is "container not paused" (runc)."""
-import os
+from ocirun import fastos as os
 
 from ocirun import state as st
 from ocirun.errors import InvalidState

@@ -1,7 +1,7 @@
 """state: the runtime-spec state JSON on stdout. Never writes to stderr
 on success (podman closes the pipe)."""
 from ocirun import fastjson as json
-import os
+from ocirun import fastos as os
 
 from ocirun.state import Store
 

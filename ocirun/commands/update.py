@@ -13,7 +13,7 @@ import os
 import re
 
 from ocirun import state as st
-from ocirun.errors import CgroupError, InvalidSpec, InvalidState, UsageError
+from ocirun.errors import CgroupError, InvalidSpec, InvalidState, UsageError, describe
 
 # Fields where 0 (or "") means "no change", per section.
 _UNSET_ZERO = {
@@ -93,7 +93,7 @@ def read_resources(source):
     try:
         raw = read_input(source, f"--resources {source}")
     except OSError as e:
-        raise UsageError(f"--resources {source}: {os.strerror(e.errno).lower()}") from None
+        raise UsageError(f"--resources {source}: {describe(e)}") from None
     try:
         res = json.loads(raw or b"{}")
     except ValueError as e:

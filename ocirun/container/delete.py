@@ -6,7 +6,7 @@ error; force kills it first. A record that cannot be read is recovered from
 what is left (recover).
 """
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import _signal as signal  # not `signal`: it loads enum
 
 from ocirun import state as st

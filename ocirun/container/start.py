@@ -1,6 +1,6 @@
 """start: release the init blocked on exec.fifo, then run poststart hooks."""
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun import state as st
 from ocirun.errors import InvalidState, OciError

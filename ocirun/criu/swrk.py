@@ -14,7 +14,7 @@ import os
 import _socket as socket
 
 from ocirun.criu import find_criu, wire
-from ocirun.errors import OciError
+from ocirun.errors import OciError, describe, os_error
 
 MAX_MSG = 1 << 16
 CRIU_NEEDS = "ocirun needs CRIU >= 4.1 for checkpoint/restore (see README)"
@@ -52,7 +52,7 @@ class Criu:
                                       file_actions=actions)
         except OSError as e:
             ours.close()
-            raise OciError(f"criu: cannot run {binary}: {os.strerror(e.errno).lower()}") from None
+            raise OciError(f"criu: {os_error('cannot run', e, binary)}") from None
         finally:
             theirs.close()
             for f, inh in was.items():
@@ -122,7 +122,7 @@ class CriuFailed(OciError):
         if not detail:
             errno_ = resp.get("cr_errno") or 0
             detail = ((resp.get("cr_errmsg") or "").strip().splitlines() or [""])[0] or \
-                (os.strerror(errno_).lower() if errno_ else "failed")
+                (describe(errno_) if errno_ else "failed")
         super().__init__(f"{what}: criu failed: {detail}" + (f" (log: {log})" if log else ""))
 
 

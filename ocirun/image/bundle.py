@@ -18,6 +18,7 @@ import shutil
 
 from ocirun import paths
 from ocirun import syscalls as sc
+from ocirun.errors import describe
 from ocirun.image import ImageError, convert, layout as oci_layout, store as layer_store
 from ocirun.spec import defaults
 
@@ -32,7 +33,7 @@ def _prepare(bundle):
     except FileExistsError:
         pass
     except OSError as e:
-        raise ImageError(f"bundle {bundle}: {os.strerror(e.errno).lower()}") from None
+        raise ImageError(f"bundle {bundle}: {describe(e)}") from None
     if not os.path.isdir(bundle) or os.path.islink(bundle) or os.listdir(bundle):
         raise ImageError(f"bundle {bundle}: exists and is not an empty directory")
     return False

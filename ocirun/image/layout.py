@@ -12,6 +12,7 @@ import json
 import os
 import stat
 
+from ocirun.errors import describe
 from ocirun.image import ImageError
 
 HEX_LEN = {"sha256": 64, "sha512": 128}
@@ -100,7 +101,7 @@ class Layout:
         try:
             self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as e:
-            raise ImageError(f"{path}: not an OCI image layout: {os.strerror(e.errno).lower()}") from None
+            raise ImageError(f"{path}: not an OCI image layout: {describe(e)}") from None
         version = self._json_file("oci-layout").get("imageLayoutVersion")
         if not isinstance(version, str) or not version.startswith("1."):
             raise ImageError(f"{path}/oci-layout: imageLayoutVersion {version!r} is not 1.x")
@@ -113,7 +114,7 @@ class Layout:
         try:
             fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self.fd)
         except OSError as e:
-            raise ImageError(f"{self.path}/{name}: {os.strerror(e.errno).lower()} "
+            raise ImageError(f"{self.path}/{name}: {describe(e)} "
                              "(not an OCI image layout)") from None
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -128,7 +129,7 @@ class Layout:
             fd = os.open(f"blobs/{alg}/{hexd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK,
                          dir_fd=self.fd)
         except OSError as e:
-            raise ImageError(f"{where}: blob {desc['digest']}: {os.strerror(e.errno).lower()}") from None
+            raise ImageError(f"{where}: blob {desc['digest']}: {describe(e)}") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ImageError(f"{where}: blob {desc['digest']} is not a regular file")

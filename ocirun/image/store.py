@@ -20,6 +20,7 @@ import shutil
 import zlib
 
 from ocirun import state
+from ocirun.errors import describe
 from ocirun.image import ImageError, tarapply
 from ocirun.image.layout import HEX_LEN
 
@@ -79,7 +80,7 @@ class Store:
             self.lock_fd = os.open(os.path.join(self.path, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                                    0o600)
         except OSError as e:
-            raise ImageError(f"layer store {self.path}: {os.strerror(e.errno).lower()}") from None
+            raise ImageError(f"layer store {self.path}: {describe(e)}") from None
         fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
         return self
 

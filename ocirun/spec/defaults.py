@@ -13,116 +13,94 @@ _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 _NOSUID_NOEXEC_NODEV = ["nosuid", "noexec", "nodev"]
 
+# runc's template, as data; default_config() puts it together (key order is runc's).
+_PROCESS = {
+    "terminal": True,
+    "user": {"uid": 0, "gid": 0},
+    "args": ["sh"],
+    "env": [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "TERM=xterm",
+    ],
+    "cwd": "/",
+    "capabilities": {"bounding": _CAPS, "effective": _CAPS, "permitted": _CAPS, "ambient": _CAPS},
+    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+    "noNewPrivileges": True,
+}
+
+_MOUNTS_BEFORE_SYS = [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+     "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+     "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+     "options": [*_NOSUID_NOEXEC_NODEV, "mode=1777", "size=65536k"]},
+    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": _NOSUID_NOEXEC_NODEV},
+]
+
+_SYS_MOUNT = {  # by rootless: sysfs cannot be mounted without owning the network namespace
+    False: {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*_NOSUID_NOEXEC_NODEV, "ro"]},
+    True: {"destination": "/sys", "type": "none", "source": "/sys",
+           "options": ["rbind", *_NOSUID_NOEXEC_NODEV, "ro"]},
+}
+
+_CGROUP_MOUNT = {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                 "options": [*_NOSUID_NOEXEC_NODEV, "relatime", "ro"]}
+
+_NAMESPACES = {  # by rootless
+    False: ("pid", "network", "ipc", "uts", "mount"),
+    True: ("pid", "ipc", "uts", "mount", "user"),
+}
+
+_MASKED_PATHS = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/sys/firmware",
+    "/proc/scsi",
+]
+
+_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
 
 def default_config(rootless: bool = False) -> dict:
     """A fresh dict equal to `runc spec` (or `runc spec --rootless`) output."""
-    devpts_opts = ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
-    if not rootless:
-        # gid=5 (tty) cannot be mapped in a one-id user namespace.
-        devpts_opts.append("gid=5")
-    if rootless:
-        # sysfs cannot be mounted without owning the network namespace.
-        sys_mount = {
-            "destination": "/sys",
-            "type": "none",
-            "source": "/sys",
-            "options": ["rbind", *_NOSUID_NOEXEC_NODEV, "ro"],
-        }
-    else:
-        sys_mount = {
-            "destination": "/sys",
-            "type": "sysfs",
-            "source": "sysfs",
-            "options": [*_NOSUID_NOEXEC_NODEV, "ro"],
-        }
-
+    mounts = _copy(_MOUNTS_BEFORE_SYS) + [_copy(_SYS_MOUNT[rootless]), _copy(_CGROUP_MOUNT)]
     linux = {}
     if rootless:
         # runc maps container root to the *effective* ids of the caller.
         linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
         linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
-        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user")]
     else:
+        # gid=5 (tty) cannot be mapped in a one-id user namespace.
+        next(m for m in mounts if m["destination"] == "/dev/pts")["options"].append("gid=5")
         linux["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
-        linux["namespaces"] = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]
-    linux["maskedPaths"] = [
-        "/proc/acpi",
-        "/proc/asound",
-        "/proc/kcore",
-        "/proc/keys",
-        "/proc/latency_stats",
-        "/proc/timer_list",
-        "/proc/timer_stats",
-        "/proc/sched_debug",
-        "/sys/firmware",
-        "/proc/scsi",
-    ]
-    linux["readonlyPaths"] = [
-        "/proc/bus",
-        "/proc/fs",
-        "/proc/irq",
-        "/proc/sys",
-        "/proc/sysrq-trigger",
-    ]
-
+    linux["namespaces"] = [{"type": t} for t in _NAMESPACES[rootless]]
+    linux["maskedPaths"] = list(_MASKED_PATHS)
+    linux["readonlyPaths"] = list(_READONLY_PATHS)
     return {
         "ociVersion": OCI_VERSION,
-        "process": {
-            "terminal": True,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=xterm",
-            ],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": list(_CAPS),
-                "effective": list(_CAPS),
-                "permitted": list(_CAPS),
-                "ambient": list(_CAPS),
-            },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
+        "process": _copy(_PROCESS),
         "root": {"path": "rootfs", "readonly": True},
         "hostname": "runc",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {
-                "destination": "/dev",
-                "type": "tmpfs",
-                "source": "tmpfs",
-                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
-            },
-            {
-                "destination": "/dev/pts",
-                "type": "devpts",
-                "source": "devpts",
-                "options": devpts_opts,
-            },
-            {
-                "destination": "/dev/shm",
-                "type": "tmpfs",
-                "source": "shm",
-                "options": [*_NOSUID_NOEXEC_NODEV, "mode=1777", "size=65536k"],
-            },
-            {
-                "destination": "/dev/mqueue",
-                "type": "mqueue",
-                "source": "mqueue",
-                "options": list(_NOSUID_NOEXEC_NODEV),
-            },
-            sys_mount,
-            {
-                "destination": "/sys/fs/cgroup",
-                "type": "cgroup",
-                "source": "cgroup",
-                "options": [*_NOSUID_NOEXEC_NODEV, "relatime", "ro"],
-            },
-        ],
+        "mounts": mounts,
         "linux": linux,
     }
+
+
+def _copy(value):
+    """A deep copy of JSON-shaped data: every caller gets lists and dicts of its own."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def render(config: dict) -> bytes:

@@ -1,14 +1,16 @@
 """Read a bundle's config.json and locate its root filesystem.
 
-Only the standard json module: the schema and semantic checks come later
-(spec.schema, spec.validate), so a bad file fails here with one plain line.
+Only JSON syntax is checked here, with the C scanner (ocirun.fastjson, no
+`import json`); the json module is imported only to explain a file that does
+not parse. The schema and semantic checks come later (spec.schema,
+spec.validate), so a bad file fails here with one plain line.
 """
 
 import errno
 import os
 import stat
 
-from ocirun.errors import InvalidSpec, OciError, SyscallError
+from ocirun.errors import InvalidSpec, OciError, SyscallError, describe, os_error
 
 CONFIG_NAME = "config.json"
 MAX_INPUT = 32 << 20  # far above any real config; bounds what one read may hold
@@ -26,7 +28,7 @@ def read_input(path, what):
     try:
         mode = os.fstat(fd).st_mode
         if fd and stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            raise IsADirectoryError(errno.EISDIR, describe(errno.EISDIR), path)
         if fd and not stat.S_ISREG(mode):
             raise OciError(f"{what}: not a regular file")
         chunks, n = [], 0
@@ -154,8 +156,7 @@ def rootfs_path(config, bundle):
     try:
         st = os.lstat(result)
     except OSError as e:
-        text = os.strerror(e.errno).lower() if e.errno else str(e)
-        raise InvalidSpec("root.path", f"invalid rootfs: stat {result}: {text}") from None
+        raise InvalidSpec("root.path", f"invalid rootfs: {os_error('stat', e, result)}") from None
     # Compare the lexical and the resolved path, with the bundle part already
     # resolved: any difference is a symlink (or '..' through one) in root.path.
     # realpath() of the raw join follows 'x/..' through x as the kernel would.

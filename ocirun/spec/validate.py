@@ -12,7 +12,7 @@ mount destinations, personality flags) go to `warn(path, message)`.
 from ocirun import fastjson as json
 import os
 
-from ocirun.errors import InvalidSpec
+from ocirun.errors import InvalidSpec, os_error
 
 from ocirun.procattrs import RLIMITS  # noqa: E402 - one table, used by both
 
@@ -459,9 +459,8 @@ def check_sysctl(cx):
                     try:
                         host_net = _host_netns(ns_path)
                     except OSError as e:
-                        text = os.strerror(e.errno).lower() if e.errno else str(e)
                         where = f"linux.namespaces[{cx.ns_index['network']}].path"
-                        raise InvalidSpec(where, f"invalid netns path: stat {ns_path}: {text}") from None
+                        raise InvalidSpec(where, f"invalid netns path: {os_error('stat', e, ns_path)}") from None
             if host_net:
                 raise InvalidSpec(base,
                                   f"sysctl {_q(dotted)} is not allowed in the host's network namespace")

@@ -60,3 +60,20 @@ def test_quick_bench_table_complete(ocirun_bin, tmp_path):
     assert "| case | ocirun | runc | crun |" in saved
     for word in ("nproc", "kernel", "cgroups", "python", "runc version", "crun version"):
         assert word in saved, word
+
+
+def test_importcost_times_the_group_after_its_prerequisites(ocirun_bin):
+    """bench/importcost.py (the plan's numbers): µs for a group, with and without a fork first."""
+    tool = os.path.join(REPO, "bench", "importcost.py")
+    for extra in ([], ["--after-fork"]):
+        p = subprocess.run([sys.executable, tool, "--ocirun", ocirun_bin, "--runs", "3", *extra,
+                            "--pre", "ocirun.cli", "ocirun.state"], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+        us, _, rest = p.stdout.partition(" µs median")
+        assert int(us) > 0 and "import ocirun.state after ocirun.cli" in rest, p.stdout
+        assert ("after a fork" in rest) == bool(extra), p.stdout
+    # A module that does not exist fails loudly rather than timing nothing.
+    p = subprocess.run([sys.executable, tool, "--ocirun", ocirun_bin, "--runs", "1", "ocirun.nope"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0

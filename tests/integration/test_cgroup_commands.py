@@ -477,9 +477,9 @@ def v2tree(tmp_path):
 
 
 def test_v2_stats_map_onto_runcs_shape(v2tree):
-    from ocirun.cgroups.base import Manager
+    from ocirun.cgroups import load_manager
 
-    m = Manager.from_dict({"mode": "unified", "paths": {"unified": str(v2tree)}, "root": str(v2tree.parent)})
+    m = load_manager({"mode": "unified", "paths": {"unified": str(v2tree)}, "root": str(v2tree.parent)})
     s = m.stats()
     assert s["cpu"] == {"usage": {"total": 1500000, "kernel": 500000, "user": 1000000},
                         "throttling": {"periods": 4, "throttledPeriods": 1, "throttledTime": 30000}}
@@ -495,10 +495,10 @@ def test_v2_stats_map_onto_runcs_shape(v2tree):
 
 
 def test_v2_oom_watch_counts_oom_kills(v2tree):
-    from ocirun.cgroups.base import Manager
+    from ocirun.cgroups import load_manager
     from ocirun.cgroups.oom import OomWatch
 
-    m = Manager.from_dict({"mode": "unified", "paths": {"unified": str(v2tree)}, "root": str(v2tree.parent)})
+    m = load_manager({"mode": "unified", "paths": {"unified": str(v2tree)}, "root": str(v2tree.parent)})
     w = OomWatch(m)
     try:
         assert w.fd is not None and w.check() == 0

@@ -140,7 +140,7 @@ def test_pids_limit_makes_fork_fail(oci, bundle):
 
 def test_pids_unlimited():
     """-1 means "max" (config-linux.md#pids)."""
-    from ocirun.cgroups.resources_v1 import pids_value
+    from ocirun.cgroups.resources import pids_value
 
     assert pids_value(-1) == "max" and pids_value(0) == "0" and pids_value(7) == "7"
 

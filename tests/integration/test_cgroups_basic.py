@@ -13,8 +13,7 @@ import uuid
 
 import pytest
 
-from ocirun.cgroups import create_manager, detect
-from ocirun.cgroups.base import Manager
+from ocirun.cgroups import create_manager, load_manager
 from ocirun.cgroups.mounts import detect_layout, own_cgroups, own_for
 from ocirun.errors import CgroupError
 
@@ -107,7 +106,7 @@ def test_create_covers_every_mounted_hierarchy(manager):
 
 
 def test_hybrid_includes_the_unified_hierarchy():
-    if detect() != "hybrid":
+    if detect_layout().mode != "hybrid":
         pytest.skip("host is not hybrid")
     m = create_manager(f"/{TEST_TOP}/x", "x")
     assert m.paths["unified"].startswith(detect_layout().get("unified").mountpoint + "/")
@@ -142,7 +141,7 @@ def test_join_for_exec_does_not_create(manager, procs):
     p1, p2 = spawn(), spawn()
     procs += [p1, p2]
     manager.apply(p1.pid)
-    again = Manager.from_dict(saved)
+    again = load_manager(saved)
     again.join(p2.pid)
     assert sorted(manager.pids()) == sorted([p1.pid, p2.pid])
     assert proc_cgroups(p2.pid) == proc_cgroups(p1.pid)

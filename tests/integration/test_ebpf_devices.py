@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from ocirun.cgroups import devices as dv
 from ocirun.cgroups import ebpf
+from ocirun.cgroups.base import controllers_of
 from ocirun.cgroups.mounts import detect_layout
-from ocirun.cgroups.resources_v1 import device_rule
 from ocirun.cgroups.v2 import V2Manager
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -35,7 +35,7 @@ def _v2_mount():
 
 
 def _v1_devices():
-    h = next((h for h in detect_layout().hierarchies if "devices" in h.controllers), None)
+    h = next((h for h in detect_layout().hierarchies if "devices" in controllers_of(h.name)), None)
     return h.mountpoint if h else None
 
 
@@ -43,6 +43,12 @@ V2 = _v2_mount()
 V1_DEVICES = _v1_devices()
 need_v2 = pytest.mark.skipif(V2 is None, reason="no cgroup2 mount")
 need_v1 = pytest.mark.skipif(V1_DEVICES is None, reason="no v1 devices controller")
+
+
+def device_rule(rule, index):
+    """'c 1:3 rwm': the line a v1 devices.allow/deny takes for a linux.resources.devices entry."""
+    _allow, kind, major, minor, mask = dv.parse_rule(rule, index)
+    return dv.line(kind, major, minor, mask)
 
 # A child that joins the cgroups given as argv[1:] (cgroup.procs paths), then
 # tries every (path, mode) from stdin and prints the results.

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ocirun.cgroups import create_manager, detect
-from ocirun.cgroups.base import Manager
+from ocirun.cgroups import create_manager, load_manager
+from ocirun.cgroups.base import controllers_of
 from ocirun.cgroups.mounts import Hierarchy, Layout, detect_layout, own_cgroups, own_for, parse_mountinfo
 from ocirun.cgroups.paths import hierarchy_dir, parse_cgroups_path, resolve
 from ocirun.errors import CgroupError, InvalidSpec
@@ -61,7 +61,7 @@ def write(tmp_path, name, text):
 
 @pytest.mark.parametrize("text,mode", [(HYBRID, "hybrid"), (LEGACY, "legacy"), (UNIFIED, "unified")])
 def test_detect_modes(tmp_path, text, mode):
-    assert detect(mountinfo=write(tmp_path, "mi", text)) == mode
+    assert detect_layout(mountinfo=write(tmp_path, "mi", text)).mode == mode
 
 
 def test_hybrid_hierarchies_in_order_unified_last():
@@ -77,14 +77,14 @@ def test_hybrid_hierarchies_in_order_unified_last():
 def test_legacy_comounted_and_named_and_mount_root():
     lay = layout_of(LEGACY)
     assert [h.name for h in lay.hierarchies] == ["name=systemd", "cpu,cpuacct", "net_cls,net_prio", "memory"]
-    assert lay.get("cpu,cpuacct").controllers == ("cpu", "cpuacct")
+    assert controllers_of(lay.get("cpu,cpuacct").name) == ("cpu", "cpuacct")
     assert lay.get("memory").mount_root == "/docker/abc"
 
 
 def test_no_cgroup_mount_is_an_error(tmp_path):
     mi = write(tmp_path, "mi", "22 21 0:19 / /sys rw - sysfs sysfs rw\n")
     with pytest.raises(CgroupError, match="no cgroup filesystem"):
-        detect(mountinfo=mi)
+        detect_layout(mountinfo=mi)
 
 
 def test_injected_root_falls_back_to_directory(tmp_path):
@@ -92,14 +92,14 @@ def test_injected_root_falls_back_to_directory(tmp_path):
     v2root = tmp_path / "v2"
     v2root.mkdir()
     (v2root / "cgroup.controllers").write_text("cpu memory\n")
-    assert detect(str(v2root), mi) == "unified"
+    assert detect_layout(str(v2root), mi).mode == "unified"
 
     v1root = tmp_path / "v1"
     for name in ("cpu,cpuacct", "memory"):
         (v1root / name).mkdir(parents=True)
         (v1root / name / "cgroup.procs").write_text("")
     os.symlink("cpu,cpuacct", v1root / "cpu")  # symlinks are not hierarchies
-    assert detect(str(v1root), mi) == "legacy"
+    assert detect_layout(str(v1root), mi).mode == "legacy"
     (v1root / "unified").mkdir()
     (v1root / "unified" / "cgroup.controllers").write_text("")
     lay = detect_layout(str(v1root), mi)
@@ -227,7 +227,7 @@ def test_create_manager_and_round_trip(tmp_path, text):
     m = create_manager("/o/c", "c", mountinfo=mi)
     m.created = [m.paths[next(iter(m.paths))]]
     d = json.loads(json.dumps(m.to_dict()))
-    m2 = Manager.from_dict(d)
+    m2 = load_manager(d)
     assert type(m2) is type(m) and m2.mode == m.mode
     assert m2.paths == m.paths and m2.created == m.created
     assert list(m2.paths) == list(m.paths)  # order matters: v1 first, cgroup2 last
@@ -235,9 +235,9 @@ def test_create_manager_and_round_trip(tmp_path, text):
 
 def test_from_dict_rejects_garbage():
     with pytest.raises(CgroupError):
-        Manager.from_dict({"paths": {}})
+        load_manager({"paths": {}})
     with pytest.raises(CgroupError):
-        Manager.from_dict({"mode": "weird", "paths": {}})
+        load_manager({"mode": "weird", "paths": {}})
 
 
 def test_path_lookup_by_controller(tmp_path):

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocirun.cgroups import base, create_manager, detect
+from ocirun import fastos
+from ocirun.cgroups import base, create_manager, load_manager
+from ocirun.cgroups.mounts import detect_layout
 from ocirun.cgroups import resources_v2 as r2
-from ocirun.cgroups.base import Manager
 from ocirun.errors import CgroupError, InvalidSpec
 
 V2_FILES = {
@@ -54,6 +55,9 @@ def writes(monkeypatch):
     from ocirun.cgroups import resources_v1 as r1
 
     monkeypatch.setattr(r1, "write_file", spy)
+    from ocirun.cgroups import resources  # the shared writer of v2 files and linux.resources.unified
+
+    monkeypatch.setattr(resources, "write_file", spy)
     return seen
 
 
@@ -240,7 +244,7 @@ def test_v2_unified_unknown_controller(v2dir):
 
 
 def test_v2_manager_set_goes_to_its_directory(v2dir):
-    m = Manager.from_dict({"mode": "unified", "paths": {"unified": str(v2dir)}, "created": []})
+    m = load_manager({"mode": "unified", "paths": {"unified": str(v2dir)}, "created": []})
     assert m.set({"pids": {"limit": 5}}) == []
     assert read(v2dir, "pids.max") == "5"
     assert not m.is_frozen()
@@ -258,7 +262,7 @@ def test_non_integer_values_are_invalid_spec(v2dir):
 
 def _v1_host():
     try:
-        return os.geteuid() == 0 and detect() != "unified"
+        return os.geteuid() == 0 and detect_layout().mode != "unified"
     except CgroupError:
         return False
 
@@ -470,7 +474,7 @@ def test_v1_write_order_is_runcs(v1, writes):
 
 @v1_only
 def test_hybrid_unified_key(v1):
-    if detect() != "hybrid":
+    if detect_layout().mode != "hybrid":
         pytest.skip("host is not hybrid")
     v1.set({"unified": {"cgroup.max.depth": "3"}})
     assert rd(v1, "unified", "cgroup.max.depth") == "3"
@@ -505,6 +509,7 @@ def test_v2_manager_create_enables_controllers_and_destroys(tmp_path, monkeypatc
 
     with monkeypatch.context() as mp:
         mp.setattr(os, "mkdir", mkdir_like_cgroupfs)
+        mp.setattr(fastos, "mkdir", mkdir_like_cgroupfs)  # what cgroups/base.py calls
         m.create()
     assert m.created == [str(root / "a"), str(root / "a" / "b")]
     # config-linux.md#unified: controllers enabled down to the container's parent
@@ -524,7 +529,7 @@ def test_create_survives_a_parent_removed_by_another_delete(tmp_path, monkeypatc
     parent = tmp_path / "shared"
     parent.mkdir()
     leaf = parent / "c1"
-    m = Manager.from_dict({"mode": "unified", "paths": {"unified": str(leaf)}, "root": str(tmp_path)})
+    m = load_manager({"mode": "unified", "paths": {"unified": str(leaf)}, "root": str(tmp_path)})
     real_mkdir = os.mkdir
     calls = []
 
@@ -535,6 +540,7 @@ def test_create_survives_a_parent_removed_by_another_delete(tmp_path, monkeypatc
         real_mkdir(path, mode)
 
     monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    monkeypatch.setattr(fastos, "mkdir", racing_mkdir)  # what cgroups/base.py calls
     m.create()
     assert leaf.is_dir()
     assert m.created == [str(parent), str(leaf)]  # the parent is ours now
@@ -552,10 +558,11 @@ device_rules = st.fixed_dictionaries(
 def test_device_rule_is_a_valid_line_or_invalid_spec(rule):
     import re
 
-    from ocirun.cgroups.resources_v1 import device_rule
+    from ocirun.cgroups.devices import line as device_line, parse_rule
 
     try:
-        line = device_rule(rule, 3)
+        _allow, kind, major, minor, mask = parse_rule(rule, 3)
+        line = device_line(kind, major, minor, mask)
     except InvalidSpec as e:
         assert e.path.startswith("linux.resources.devices[3].")
         return

@@ -77,7 +77,7 @@ def test_command_help_describes_every_flag(cmd):
 
 def test_help_for_one_command_through_help():
     p = ocirun("help", "kill")
-    assert p.returncode == 0 and p.stdout == help.command_help("kill")
+    assert p.returncode == 0 and p.stdout == cli.usage("kill")
     assert "--all, -a" in p.stdout
 
 

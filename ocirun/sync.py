@@ -48,9 +48,8 @@ class RemoteError(OciError):
     errno: the OSError's errno behind it, if any."""
 
     def __init__(self, msg, hook=False, errno=None):
-        super().__init__(msg)
+        super().__init__(msg, errno=errno)
         self.hook = hook
-        self.errno = errno
 
 
 class ProtocolError(OciError):

@@ -23,14 +23,10 @@ DATA_TABLE_FUNCTIONS = set()
 # Being split on branch proto/seam (issue 12) while this list was written; the
 # lead empties it at merge.
 BEING_SPLIT = {
-    "launcher.py:create",
-    "commands/exec.py:start_process",
-    "initproc.py:setup",
 }
 
 # Import cycles being broken on branch proto (issue 12); the lead empties it at merge.
 CYCLES_BEING_BROKEN = [
-    {"ocirun.launcher", "ocirun.rootless"},
 ]
 
 
@@ -233,7 +229,6 @@ LEFT_OUT_RUNS = 3  # rows of tables: cli.py flags, mountopts.py options, sysops.
 # Shared logic in files other helpers own (issue 12): being removed on their
 # branches or reported to the lead; the lead empties this list at merge.
 SHARED_BEING_REMOVED = {
-    ("commands/exec.py", "launcher.py"): "proto: one spawn path (the fd-closing loops)",
     ("mountopts.py", "syscalls.py"): "truth: the MS_* constants live once",
     ("paths.py", "spec/validate.py"): "truth: paths.clean and validate._lexical_clean",
     ("mountopts.py", "mountopts.py"): "truth (mountopts.py): the set/clear toggles of MS_* flags and "

@@ -22,8 +22,7 @@ DATA_TABLE_FUNCTIONS = set()
 
 # Being split on branch proto/seam (issue 12) while this list was written; the
 # lead empties it at merge.
-BEING_SPLIT = {
-}
+BEING_SPLIT = set()
 
 # Import cycles being broken on branch proto (issue 12); the lead empties it at merge.
 CYCLES_BEING_BROKEN = [

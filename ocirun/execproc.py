@@ -7,39 +7,41 @@ the container's root and cwd from its first instant in the container's pid
 namespace, with no fd of the host's namespaces (as runc's nsexec), and
 becomes our parent's child (it is a subreaper).
 
-Like the init it is the host's Python inside the container's namespaces, so
-the same rules hold: non-dumpable before any setns, no imports (sys.meta_path
-emptied), every fd but 0-2 and --preserve-fds close-on-exec, cwd checked,
-and the final exec through the sealed ocirun-exec memfd.
+Each has its own channel to the parent (sync.py: exec:join, exec:process);
+the process closes the intermediate's first thing. Like the init they are
+the host's Python inside the container's namespaces, so childproc.py's rules
+hold: non-dumpable before any setns, no imports (sys.meta_path emptied),
+every fd but 0-2 and --preserve-fds close-on-exec, cwd checked, the final
+exec through the sealed ocirun-exec memfd, and any failure reported to the
+parent before exiting.
 """
 import os
 
-from ocirun import initproc, lsm, namespaces, procattrs
+from ocirun import childproc, namespaces, sync
 from ocirun import syscalls as sc
 
 
-def main(plan, chan):
+def main(plan, join_chan, chan):
+    """The intermediate; never returns. join_chan: its channel, chan: the process's."""
     try:
-        join(plan, chan)
+        join(plan, join_chan, chan)
+    except BaseException as e:  # noqa: B902 - report anything to the parent
+        childproc.fail(join_chan, e)
+    try:
         setup(plan, chan)
     except BaseException as e:  # noqa: B902 - report anything to the parent
-        try:
-            chan.send("error", msg=initproc.describe(e))
-        finally:
-            os._exit(1)
+        childproc.fail(chan, e)
     try:
-        os.execve(plan.exec_fd, [initproc.EXEC_MARKER, plan.exe, *plan.proc["args"]], plan.env)
-    except BaseException as e:
-        initproc._say(f"ocirun: {initproc.describe(e)}\n")
+        childproc.exec_program(plan)
+    except BaseException as e:  # noqa: B902 - the parent has gone: stderr is the process's
+        childproc.say(f"ocirun: {childproc.describe(e)}\n")
     os._exit(127)
 
 
-def join(plan, chan):
+def join(plan, join_chan, chan):
     """The intermediate: returns only in the forked process."""
-    initproc.seal()
-    msg = chan.recv()
-    if msg is None or msg.get("t") != "go":
-        os._exit(1)
+    childproc.seal()
+    join_chan.expect(sync.GO)
     for t in namespaces.ORDER:
         fd = plan.ns_fds.get(t)
         if fd is not None:
@@ -48,23 +50,19 @@ def join(plan, chan):
         os.close(fd)
     pid = os.fork()
     if pid:
-        chan.send("pid", pid=pid)
+        chan.close()
+        join_chan.send(sync.PID, pid=pid)
         os._exit(0)
+    join_chan.close()
 
 
 def setup(plan, chan):
     proc = plan.proc
     if proc.get("terminal"):
         os.setsid()
-        initproc.setup_terminal(plan)
+        childproc.setup_terminal(plan)
     # Personality and memory policy belong to the container's init (as in runc).
-    initproc.become_process(plan, proc, {}, chan)
-    aff = proc.get("execCPUAffinity") or {}
-    if aff.get("final"):
-        procattrs.set_exec_cpu_affinity(aff, False)
-    initproc.default_signals()
-    lsm.apply_exec_labels(proc)
-    if plan.seccomp is not None and not plan.seccomp.needs_early(proc):
-        plan.seccomp(plan.state)
-    chan.send("ready")
+    childproc.become_process(plan, proc, {}, chan)
+    childproc.last_steps(plan)
+    chan.send(sync.READY)
     chan.close()

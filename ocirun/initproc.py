@@ -1,29 +1,24 @@
 """The container's init: the forked child of `create`, from fork to exec.
 
-It runs the host's Python inside the container's namespaces, so:
-- it is made non-dumpable before it enters any namespace (CVE-2016-9962);
-- it imports nothing: every module it needs is imported by the parent before
-  the fork, and sys.meta_path is emptied so a stray import fails instead of
-  loading code from the container's rootfs;
-- every inherited fd but 0-2 and --preserve-fds is close-on-exec
-  (CVE-2024-21626), and cwd is checked to be inside the root;
-- the last exec goes through a sealed memfd copy of ocirun-exec, so
-  /proc/self/exe never names a host binary the container could overwrite
-  (CVE-2019-5736).
+It runs the host's Python inside the container's namespaces, so the rules of
+childproc.py hold (seal first: non-dumpable; nothing is loaded after the
+fork: every module it uses is imported by the parent before it (create's
+_import_for_init), and the few function-level import statements here and in
+childproc only find those in sys.modules; fds close-on-exec; cwd checked;
+the exec through the sealed ocirun-exec memfd).
+It talks to the parent on its own channel (sync.py: create:init) and reports
+any failure there before it exits.
 Order of work follows runc: namespaces, hostname, rootfs and mounts, hooks,
 pivot_root, masks, process attributes, user, capabilities; then it reports
 ready and blocks on exec.fifo until `start`.
 """
 import errno
 import os
-import _signal as signal  # not `signal`: it loads enum
-import sys
 
-from ocirun import capabilities, hooks, lsm, namespaces, paths, procattrs, rootfs
+from ocirun import childproc, namespaces, paths, rootfs, sync
 from ocirun import syscalls as sc
-from ocirun.errors import HookError, OciError
+from ocirun.errors import OciError
 
-EXEC_MARKER = "ocirun-exec"
 KEY_GRP_SEARCH = 0x00080000
 
 
@@ -32,63 +27,23 @@ def main(plan, chan):
     try:
         setup(plan, chan)
     except BaseException as e:  # noqa: B902 - report anything to the parent
-        try:
-            # A failed createContainer hook: the parent still runs poststop.
-            chan.send("error", msg=describe(e), hook=isinstance(e, HookError))
-        finally:
-            os._exit(1)
+        # A failed createContainer hook: the parent still runs poststop.
+        childproc.fail(chan, e)
     try:
         start(plan)
-    except BaseException as e:
-        _say(f"ocirun: {describe(e)}\n")
+    except BaseException as e:  # noqa: B902 - the parent has gone: stderr is the container's
+        childproc.say(f"ocirun: {childproc.describe(e)}\n")
     os._exit(1)  # runc's and crun's status when the program cannot be run
 
 
-def describe(e):
-    if isinstance(e, OciError):
-        return str(e)
-    if isinstance(e, OSError):
-        text = e.strerror or os.strerror(e.errno or 0)
-        return f"{text} ({e.filename})" if e.filename else text
-    return f"{type(e).__name__}: {e}"
-
-
-def _say(text):
-    try:
-        os.write(2, text.encode(errors="replace"))
-    except OSError:
-        pass
-
-
-def seal():
-    """First thing after the fork (init and exec child alike). Everything this
-    process needs is loaded; a later import would search the container's
-    rootfs, so make it impossible. Then: non-dumpable before any namespace is
-    entered (CVE-2016-9962), every fd but 0-2 close-on-exec (CVE-2024-21626)."""
-    sys.meta_path[:] = []
-    sys.path[:] = []
-    sys.path_hooks[:] = []
-    sys.path_importer_cache.clear()
-    sc.prctl(sc.PR_SET_DUMPABLE, 0)
-    sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
-
-
 def setup(plan, chan):
-    seal()
+    childproc.seal()
     os.setsid()
-
-    msg = chan.recv()
-    if msg is None or msg.get("t") != "go":
-        os._exit(1)  # the parent is gone or gave up: nothing to report to
-    plan.state["pid"] = msg["pid"]
-
-    cfg = plan.config
-    linux = cfg.get("linux") or {}
-    proc = cfg["process"]
-    ns = plan.ns
+    plan.state["pid"] = chan.expect(sync.GO)["pid"]
+    cfg, ns = plan.config, plan.ns
     for t in namespaces.INIT_ENTERS:  # user: see userns.stage1
         ns.enter(t)
-    if getattr(plan, "late_pid", False):
+    if plan.late_pid:
         ns.enter("pid")  # for our children only: createContainer hooks, then enter_pid_late
     if ns.has_new("network"):
         loopback_up()
@@ -96,18 +51,40 @@ def setup(plan, chan):
         sc.sethostname(cfg["hostname"])
     if "domainname" in cfg and ns.has("uts"):
         sc.setdomainname(cfg["domainname"])
+    prepare_rootfs(plan)
+    if plan.runtime_hooks:
+        chan.send(sync.HOOKS)
+        chan.expect(sync.HOOKS_DONE)
+    h = cfg.get("hooks") or {}
+    if h.get("createContainer"):
+        # runtime.md#state: in the container's namespaces, the pid it sees there.
+        plan.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
+    rootfs.pivot(plan.rootfs, plan.no_pivot, ns.has("mount"))
+    if plan.late_pid:
+        enter_pid_late(plan, chan)  # at once: our /proc/self is gone (not our pid namespace)
+    finish_root(cfg.get("linux") or {}, (cfg.get("root") or {}).get("readonly"), ns.has("mount"))
+    if not plan.no_new_keyring:
+        join_session_keyring(plan.id)
+    if plan.proc.get("terminal"):
+        childproc.setup_terminal(plan)
+    childproc.become_process(plan, plan.proc, cfg.get("linux") or {}, chan)
+    chan.send(sync.READY)
+    chan.close()
 
+
+def prepare_rootfs(plan):
+    """The root, its mounts and devices, and the cwd in it (before pivot_root)."""
+    linux, proc, ns = plan.config.get("linux") or {}, plan.proc, plan.ns
     root = plan.rootfs
-    mounts = cfg.get("mounts") or []
-    own_mnt = ns.has("mount")
-    rootfs.prepare_root(root, linux.get("rootfsPropagation"), own_mnt)
+    mounts = plan.config.get("mounts") or []
+    rootfs.prepare_root(root, linux.get("rootfsPropagation"), ns.has("mount"))
     root_fd = paths.open_root(root)
     try:
         rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
-        if not _dev_bound(mounts):
+        if not dev_bound(mounts):
             rootfs.create_devices(root_fd, linux.get("devices") or [],
                                   staged=plan.mount_ctx.get("dev_fds") if ns.has("user") else None,
-                                  bind=getattr(plan, "bind_devices", False))
+                                  bind=plan.bind_devices)
             rootfs.dev_symlinks(root_fd, proc.get("terminal", False))
         # After the mounts, as runc: a cwd inside a volume is made in it.
         cwd = proc.get("cwd") or "/"
@@ -120,19 +97,10 @@ def setup(plan, chan):
     finally:
         os.close(root_fd)
 
-    if plan.runtime_hooks:
-        chan.send("hooks")
-        reply = chan.recv()
-        if reply is None or reply.get("t") != "hooks-done":
-            os._exit(1)
-    h = cfg.get("hooks") or {}
-    if h.get("createContainer"):
-        # runtime.md#state: in the container's namespaces, the pid it sees there.
-        hooks.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
 
-    rootfs.pivot(root, plan.no_pivot, own_mnt)
-    if getattr(plan, "late_pid", False):
-        enter_pid_late(plan, chan)  # at once: our /proc/self is gone (not our pid namespace)
+def finish_root(linux, readonly, own_mnt):
+    """After pivot_root: sysctl, read-only and masked paths, /dev/null, a
+    read-only root, the root's propagation."""
     # Before readonlyPaths, which usually holds /proc/sys (runc's order).
     for key, value in (linux.get("sysctl") or {}).items():
         write_sysctl(key, value)
@@ -143,7 +111,7 @@ def setup(plan, chan):
     finally:
         os.close(root_fd)
     reopen_dev_null()
-    if (cfg.get("root") or {}).get("readonly"):
+    if readonly:
         rootfs.readonly_root()
     # Last: masks and read-only paths bind, which an unbindable tree refuses.
     # Without a mount namespace, the rootfs bind keeps the host's propagation
@@ -151,20 +119,15 @@ def setup(plan, chan):
     if own_mnt:
         rootfs.root_propagation(linux.get("rootfsPropagation"))
 
-    if not plan.no_new_keyring:
-        try:
-            key = sc.keyctl_join(f"_ses.{plan.id}")
-            # Searchable by the possessor's group too, as runc makes it.
-            sc.keyctl_setperm(key, sc.keyctl_perm(key) | KEY_GRP_SEARCH)
-        except OSError as e:
-            if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
-                raise
-    if proc.get("terminal"):
-        setup_terminal(plan)
 
-    become_process(plan, proc, linux, chan)
-    chan.send("ready")
-    chan.close()
+def join_session_keyring(cid):
+    try:
+        key = sc.keyctl_join(f"_ses.{cid}")
+        # Searchable by the possessor's group too, as runc makes it.
+        sc.keyctl_setperm(key, sc.keyctl_perm(key) | KEY_GRP_SEARCH)
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+            raise
 
 
 def enter_pid_late(plan, chan):
@@ -183,13 +146,10 @@ def enter_pid_late(plan, chan):
                 os.close(fd)
     pid = os.fork()
     if pid:
-        chan.send("pid", pid=pid)
+        chan.send(sync.PID, pid=pid)
         os._exit(0)
     os.setsid()
-    msg = chan.recv()
-    if msg is None or msg.get("t") != "go":
-        os._exit(1)
-    plan.state["pid"] = msg["pid"]
+    plan.state["pid"] = chan.expect(sync.GO)["pid"]
 
 
 def reopen_dev_null():
@@ -213,45 +173,6 @@ def reopen_dev_null():
         os.close(fd)
 
 
-def become_process(plan, proc, linux, chan):
-    """Process attributes, user, capabilities, cwd, env and the executable:
-    the init's last steps before `ready`, and exec's (execproc) too."""
-    procattrs.set_rlimits(proc.get("rlimits") or [])
-    if linux.get("personality"):
-        procattrs.set_personality(linux["personality"])
-    if proc.get("scheduler"):
-        procattrs.set_scheduler(proc["scheduler"])
-    if proc.get("ioPriority"):
-        procattrs.set_io_priority(proc["ioPriority"])
-    if linux.get("memoryPolicy"):
-        procattrs.set_memory_policy(linux["memoryPolicy"])
-    aff = proc.get("execCPUAffinity") or {}
-    if aff.get("initial"):
-        procattrs.set_exec_cpu_affinity(aff, True)
-    user = proc.get("user") or {"uid": 0, "gid": 0}  # absent: root, as runc
-    early = plan.seccomp is not None and plan.seccomp.needs_early(proc)
-    if early:
-        # The filter may deny getcwd: check cwd now; the later chdir (as the
-        # user) resolves the same path in the same root.
-        enter_cwd(proc.get("cwd") or "/")
-        plan.seccomp(plan.state)  # needs CAP_SYS_ADMIN without noNewPrivileges
-    # An ambient cap the sets do not allow is skipped, as runc does; the
-    # parent logs it at debug level.
-    groups_ok = not getattr(plan, "setgroups_deny", False)  # rootless: see rootless.py
-    capabilities.apply(plan.caps, plan.last_cap, set_user=lambda: procattrs.set_user(user, groups_ok),
-                       warn=lambda m: chan.send("debug", msg=m))
-    enter_cwd(proc.get("cwd") or "/", checked=early)
-    if proc.get("noNewPrivileges"):
-        procattrs.set_no_new_privs()
-    plan.env = build_env(proc.get("env") or [], user.get("uid", 0))
-    plan.exe = find_executable(proc["args"][0], plan.env)
-    for fd in range(3, 3 + plan.preserve_fds):
-        try:
-            os.set_inheritable(fd, True)
-        except OSError:
-            pass
-
-
 def start(plan):
     """After `create` returned: wait for `start`, then become the container process."""
     while True:
@@ -265,27 +186,14 @@ def start(plan):
     h = plan.config.get("hooks") or {}
     if h.get("startContainer"):
         # Not "running" yet: the program has not been executed (runtime.md#state).
-        hooks.run_hooks(h["startContainer"], dict(plan.state, status="created", pid=os.getpid()),
+        plan.run_hooks(h["startContainer"], dict(plan.state, status="created", pid=os.getpid()),
                         "startContainer")
-    aff = plan.config["process"].get("execCPUAffinity") or {}
-    if aff.get("final"):
-        procattrs.set_exec_cpu_affinity(aff, False)
-    default_signals()
-    lsm.apply_exec_labels(plan.config["process"])
-    if plan.seccomp is not None and not plan.seccomp.needs_early(plan.config["process"]):
-        plan.seccomp(plan.state)
-    args = plan.config["process"]["args"]
-    os.execve(plan.exec_fd, [EXEC_MARKER, plan.exe, *args], plan.env)
+    childproc.last_steps(plan)
+    childproc.exec_program(plan)
 
 
-def default_signals():
-    """CPython ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored
-    across exec: give the container the default dispositions."""
-    for s in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(s, signal.SIG_DFL)
-
-
-def _dev_bound(mounts):
+def dev_bound(mounts):
+    """Is /dev a bind mount (then no device nodes are made in it)?"""
     return any(paths.clean(m.get("destination", "")) == "dev"
                and (m.get("type") == "bind" or "bind" in (m.get("options") or ())
                     or "rbind" in (m.get("options") or ()))
@@ -322,93 +230,3 @@ def write_sysctl(key, value):
         os.close(fd)
 
 
-def setup_terminal(plan):
-    """A pty made inside the container's devpts; its master goes to --console-socket."""
-    import fcntl
-    import socket
-    import struct
-
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
-    slave = fcntl.ioctl(master, 0x5441, os.O_RDWR | os.O_NOCTTY)  # TIOCGPTPEER
-    ptn = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
-    size = plan.config["process"].get("consoleSize")
-    if size:
-        fcntl.ioctl(master, 0x5414, struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0))
-    if plan.console_mount:
-        try:
-            sc.mount(f"/dev/pts/{ptn}", "/dev/console", None, sc.MS_BIND)
-        except OSError:
-            pass  # /dev not ours to change (bind-mounted from the host)
-    if plan.console_fd is not None:
-        sock = socket.socket(fileno=plan.console_fd)
-        try:
-            socket.send_fds(sock, [b"/dev/ptmx"], [master])
-        finally:
-            sock.close()
-    os.close(master)
-    for fd in (0, 1, 2):
-        os.dup2(slave, fd)
-    os.close(slave)
-    fcntl.ioctl(0, 0x540E, 0)  # TIOCSCTTY
-
-
-def enter_cwd(cwd, checked=False):
-    try:
-        os.chdir(cwd)
-    except OSError as e:
-        raise OciError(f"process.cwd: chdir {cwd}: {os.strerror(e.errno).lower()}") from None
-    if checked:
-        return
-    try:
-        here = os.getcwd()
-    except OSError:
-        here = ""
-    if not here.startswith("/"):
-        # CVE-2024-21626: a cwd reached through a leaked host fd.
-        raise OciError(f"process.cwd: {cwd} is outside the container root: possible container breakout detected")
-
-
-def build_env(env, uid):
-    out = {}
-    for item in env:
-        k, sep, v = item.partition("=")
-        if sep:
-            out[k] = v
-    if "HOME" not in out:
-        out["HOME"] = _home_of(uid)
-    return out
-
-
-def _home_of(uid):
-    try:
-        with open("/etc/passwd", "rb") as f:
-            for line in f:
-                parts = line.decode(errors="replace").rstrip("\n").split(":")
-                if len(parts) >= 6 and parts[2] == str(uid):
-                    return parts[5] or "/"
-    except OSError:
-        pass
-    return "/"
-
-
-def find_executable(name, env):
-    """exec.LookPath's rules and words, inside the container."""
-    if "/" in name:
-        try:
-            st = os.stat(name)
-        except OSError as e:
-            raise FileNotFoundError(e.errno, f'exec: "{name}": stat {name}: '
-                                             f"{os.strerror(e.errno).lower()}") from None
-        if (st.st_mode & 0o170000) == 0o040000 or not st.st_mode & 0o111:
-            raise PermissionError(errno.EACCES, f'exec: "{name}": permission denied')
-        return name
-    for d in env.get("PATH", "").split(":"):
-        p = f"{d or '.'}/{name}"
-        try:
-            st = os.stat(p)
-        except OSError:
-            continue
-        if (st.st_mode & 0o170000) != 0o040000 and st.st_mode & 0o111:
-            return p
-    raise FileNotFoundError(errno.ENOENT, f'exec: "{name}": executable file not found in $PATH')

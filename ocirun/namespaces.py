@@ -33,7 +33,7 @@ FOR_CHILDREN = ("pid", "time")
 INIT_ENTERS = tuple(t for t in ORDER if t != "user" and t not in FOR_CHILDREN)
 
 
-class Plan:
+class NamespaceSet:
     """What to do per namespace type: entries[type] is ('new', None, index,
     None) or ('join', fd, index, path), index that of linux.namespaces.
     ops: the system calls enter() makes (sysops.py)."""

@@ -68,10 +68,11 @@ def deny_setgroups(gid_maps):
 
 def write_maps(pid, uid_maps, gid_maps):
     """Write the maps of `pid`'s new user namespace as an unprivileged user."""
-    from ocirun import launcher, userns
+    from ocirun import userns
+    from ocirun.container import spawn
 
     if deny_setgroups(gid_maps):
-        launcher._write(f"/proc/{pid}/setgroups", "deny", "config.json: linux.gidMappings")
+        spawn.write_proc_file(f"/proc/{pid}/setgroups", "deny", "config.json: linux.gidMappings")
     for name, maps, key, helper in (("uid_map", uid_maps, "uidMappings", "newuidmap"),
                                     ("gid_map", gid_maps, "gidMappings", "newgidmap")):
         if not maps:

@@ -4,14 +4,13 @@ With a user namespace the pid (and time) namespace must be owned by it, so
 the parent cannot create them for the init as it does otherwise. Instead an
 intermediate child (stage 1, as in runc's nsexec) enters the user namespace,
 has the parent write its maps, becomes root inside it, enters the pid/time
-namespaces, forks the init and exits:
-
-    stage1 --> {"t": "maps"}          (new user namespace only)
-           <-- {"t": "maps-done"}
-    stage1 --> {"t": "pid", "pid": N} the init, in the parent's pid namespace
+namespaces, forks the init and exits. It talks on its own channel
+(sync.py: create:stage1: maps, maps-done, pid, error); the init it forks
+gets the create:init channel, and closes stage 1's at once.
 """
 import os
 
+from ocirun import childproc, sync
 from ocirun import syscalls as sc
 from ocirun.errors import OciError
 
@@ -34,50 +33,53 @@ def write_maps(pid, uid_mappings, gid_mappings, field="linux"):
             raise OciError(f"{field}.{key}: write {path}: {os.strerror(e.errno).lower()}") from None
 
 
-def stage1(plan, chan):
-    """The intermediate child. Never returns."""
+def stage1(plan, chan, init_chan, init_main):
+    """The intermediate child: forks the init, which runs init_main(plan,
+    init_chan). Never returns."""
     try:
-        sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        ns = plan.ns
-        offsets = (plan.config.get("linux") or {}).get("timeOffsets")
-        offsets_fd = None
-        if offsets and ns.has_new("time"):
-            # Opened while still host root: once in the user namespace our
-            # (non-dumpable, so root-owned) /proc/self files are out of reach,
-            # and the write is checked against the opener's credentials.
-            offsets_fd = _open_time_offsets()
-        as_user = os.geteuid() != 0
-        ns.enter("user")
-        if as_user:
-            # Rootless (as runc): the unprivileged parent, or newuidmap on its
-            # behalf, can only open our uid_map while we are dumpable.
-            sc.prctl(sc.PR_SET_DUMPABLE, 1)
-        # Always wait: the parent first puts us in the cgroup (the init
-        # inherits it), and writes the maps of a new user namespace.
-        chan.send("maps")
-        reply = chan.recv()
-        if reply is None or reply.get("t") != "maps-done":
-            os._exit(1)
-        sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        # Root inside the namespace: the rest of the setup needs its caps.
-        os.setresgid(0, 0, 0)
-        os.setresuid(0, 0, 0)
-        for t in ("pid", "time"):
-            if t == "pid" and plan.late_pid:
-                continue  # the init enters it after its pivot_root (initproc.enter_pid_late)
-            ns.enter(t)
-            if t == "time" and offsets_fd is not None:
-                write_time_offsets(offsets, offsets_fd)
-        pid = os.fork()
-        if pid == 0:
-            plan.initproc.main(plan, chan)
-        chan.send("pid", pid=pid)
+        pid = _enter_and_fork(plan, chan, init_chan, init_main)
+        chan.send(sync.PID, pid=pid)
     except BaseException as e:  # noqa: B902 - report anything to the parent
-        try:
-            chan.send("error", msg=plan.initproc.describe(e))
-        finally:
-            os._exit(1)
+        childproc.fail(chan, e)
     os._exit(0)
+
+
+def _enter_and_fork(plan, chan, init_chan, init_main):
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    ns = plan.ns
+    offsets = (plan.config.get("linux") or {}).get("timeOffsets")
+    offsets_fd = None
+    if offsets and ns.has_new("time"):
+        # Opened while still host root: once in the user namespace our
+        # (non-dumpable, so root-owned) /proc/self files are out of reach,
+        # and the write is checked against the opener's credentials.
+        offsets_fd = _open_time_offsets()
+    as_user = os.geteuid() != 0
+    ns.enter("user")
+    if as_user:
+        # Rootless (as runc): the unprivileged parent, or newuidmap on its
+        # behalf, can only open our uid_map while we are dumpable.
+        sc.prctl(sc.PR_SET_DUMPABLE, 1)
+    # Always wait: the parent first puts us in the cgroup (the init
+    # inherits it), and writes the maps of a new user namespace.
+    chan.send(sync.MAPS)
+    chan.expect(sync.MAPS_DONE)
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    # Root inside the namespace: the rest of the setup needs its caps.
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    for t in ("pid", "time"):
+        if t == "pid" and plan.late_pid:
+            continue  # the init enters it after its pivot_root (initproc.enter_pid_late)
+        ns.enter(t)
+        if t == "time" and offsets_fd is not None:
+            write_time_offsets(offsets, offsets_fd)
+    pid = os.fork()
+    if pid == 0:
+        chan.close()  # stage 1's channel: the init has its own
+        init_main(plan, init_chan)
+    init_chan.close()
+    return pid
 
 
 def _open_time_offsets():

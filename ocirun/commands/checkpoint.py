@@ -36,7 +36,8 @@ def run(opts, args, logger):
         config = _saved_config(c)
         image, work = plan.image_dirs(opts, create=True)
         fds += [plan.open_dir(image), plan.open_dir(work)]
-        from ocirun import cgroups, launcher
+        from ocirun import cgroups
+        from ocirun.container.create import cgroup_mounts
 
         manager = cgroups.load_manager(c.data["cgroup"])
         crit.update(images_dir_fd=fds[0], work_dir_fd=fds[1], pid=c.pid,
@@ -45,7 +46,7 @@ def run(opts, args, logger):
         freezer = _freezer_dir(manager)
         if freezer:
             crit["freeze_cgroup"] = freezer
-        dirs = [(name, d) for name, _t, _o, d in launcher.cgroup_mounts(manager)]
+        dirs = [(name, d) for name, _t, _o, d in cgroup_mounts(manager)]
         crit["ext_mnt"] = [{"key": k, "val": k} for k, _src in
                            plan.external_mounts(config, c.data["bundle"], dirs)]
         crit["ext_mnt"] += plan.masked_files(config, c.pid)

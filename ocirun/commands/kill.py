@@ -1,55 +1,12 @@
-"""kill: signal the init through a pidfd (a reused pid cannot be hit), or
-every process of the container with --all."""
-from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
+"""kill ID [SIGNAL] [--all]: container/kill.py."""
 import _signal as signal  # not `signal`: it loads enum
 
 from ocirun import state as st
-from ocirun.errors import InvalidState
+from ocirun.container import kill
 from ocirun.signals import parse_signal
 
 
 def run(opts, args, logger):
     sig = parse_signal(args[1]) if len(args) > 1 else signal.SIGTERM
-    c = st.Store(opts["root"]).load(args[0])
-    status = c.status()
-    if opts.get("all"):
-        # Like runc: with --all, a stopped container with nothing left in its
-        # cgroup is not an error (there is simply nothing to signal).
-        if not c.data.get("cgroup"):
-            if status == st.STOPPED:
-                return 0
-            signal_init(c, sig)
-            return 0
-        from ocirun import cgroups
-
-        m = cgroups.load_manager(c.data["cgroup"])
-        if status == st.STOPPED and not m.pids():
-            return 0
-        m.kill_all(sig)
-        return 0
-    if status == st.STOPPED:
-        raise InvalidState("container not running")
-    signal_init(c, sig)
-    if status == st.PAUSED and sig == signal.SIGKILL:
-        # A frozen task dies only once thawed; runc thaws for SIGKILL too.
-        from ocirun import cgroups
-
-        cgroups.load_manager(c.data["cgroup"]).thaw()
+    kill.kill(st.Store(opts["root"]).load(args[0]), sig, bool(opts.get("all")))
     return 0
-
-
-def signal_init(c, sig):
-    """pidfd_open, then re-check the start time: the fd now pins the process."""
-    try:
-        fd = os.pidfd_open(c.pid)
-    except ProcessLookupError:
-        raise InvalidState("container not running") from None
-    try:
-        if not c.alive():
-            raise InvalidState("container not running")
-        try:
-            signal.pidfd_send_signal(fd, sig)
-        except ProcessLookupError:
-            raise InvalidState("container not running") from None
-    finally:
-        os.close(fd)

@@ -20,7 +20,8 @@ from ocirun.errors import ContainerNotFound, OciError, UsageError
 
 
 def run(opts, args, logger):
-    from ocirun import cgroups, launcher
+    from ocirun import cgroups
+    from ocirun.container import create, spawn
     from ocirun.criu import plan, swrk
 
     plan.refuse(opts, ("lazy-pages",), "CRIU's lazy migration (userfaultfd page server) is not driven")
@@ -28,7 +29,7 @@ def run(opts, args, logger):
     crit = plan.common_opts(opts, "restore.log")
     cid = st.validate_id(args[0])
     image, work = plan.image_dirs(opts, create=False)
-    config, bundle, rootfs = launcher.load(opts.get("bundle"), warn=launcher.spec_warner(logger))
+    config, bundle, rootfs = create.load(opts.get("bundle"), warn=create.spec_warner(logger))
     if "process" not in config:
         raise OciError("config.json: process: process property must not be empty")
     descriptors = _descriptors(image)
@@ -64,10 +65,10 @@ def run(opts, args, logger):
         data["status"] = st.RUNNING
         container.save()
         if opts.get("pid-file"):
-            launcher.write_pid_file(opts["pid-file"], restored["pid"])
+            spawn.write_pid_file(opts["pid-file"], restored["pid"])
     except BaseException:
         _unmount(root)
-        launcher._abort(container, manager, restored.get("pid"), restored.get("hooks"), logger)
+        create.abort(container, manager, restored.get("pid"), restored.get("hooks"), logger)
         raise
     finally:
         _unmount(root)
@@ -81,20 +82,20 @@ def run(opts, args, logger):
 
 def _initial_state(config, cid, bundle, rootfs, manager, linux):
     """state.json while CRIU works (status "creating"), as `create` writes it."""
-    from ocirun import launcher
+    from ocirun.container import create
 
     return {
         "ociVersion": config.get("ociVersion", SPEC_VERSION), "id": cid, "status": st.CREATING,
-        "bundle": bundle, "rootfs": rootfs, "created": launcher.now_rfc3339(), "owner": "",
+        "bundle": bundle, "rootfs": rootfs, "created": create.now_rfc3339(), "owner": "",
         "annotations": config.get("annotations") or {}, "hooks": config.get("hooks") or {},
-        "cgroup": dict(manager.to_dict(), created=launcher._missing_dirs(manager)),
-        "pidns": launcher._has_new(linux, "pid"),
+        "cgroup": dict(manager.to_dict(), created=create.missing_cgroup_dirs(manager)),
+        "pidns": create.has_new_namespace(linux, "pid"),
     }
 
 
 def _fill_criu_opts(crit, opts, config, bundle, dirs, manager, descriptors, fds):
     """The rest of CRIU's restore options; every fd opened is appended to `fds` (ours to close)."""
-    from ocirun import launcher
+    from ocirun.container import create
     from ocirun.criu import plan
 
     image, work, root = dirs
@@ -105,7 +106,7 @@ def _fill_criu_opts(crit, opts, config, bundle, dirs, manager, descriptors, fds)
         crit["lsm_profile"] = opts["lsm-profile"]
     if opts.get("lsm-mount-context"):
         crit["lsm_mount_context"] = opts["lsm-mount-context"]
-    cgroup_dirs = [(name, d) for name, _t, _o, d in launcher.cgroup_mounts(manager)]
+    cgroup_dirs = [(name, d) for name, _t, _o, d in create.cgroup_mounts(manager)]
     crit["ext_mnt"] = [{"key": k, "val": v} for k, v in
                        plan.external_mounts(config, bundle, cgroup_dirs)] + plan.masked_restore(config)
     # runc's rule: only pipes are handed over; files are reopened by path.
@@ -172,9 +173,9 @@ def _send_master(path, master):
         raise UsageError("--console-socket: needed to restore a container with a terminal")
     import socket
 
-    from ocirun import launcher
+    from ocirun.container import spawn
 
-    sock = socket.socket(fileno=launcher.connect_console(path))
+    sock = socket.socket(fileno=spawn.connect_console(path))
     try:
         socket.send_fds(sock, [b"/dev/ptmx"], [master])
     finally:
@@ -206,7 +207,7 @@ def _remove_stopped(store, cid, logger):
     except ContainerNotFound:
         return
     if c.status() == st.STOPPED and c.data.get("checkpointed"):
-        from ocirun.commands import delete
+        from ocirun.container import delete
 
         delete.destroy(c, False, logger)
 
@@ -267,18 +268,15 @@ def _cgroup_roots(pid):
 
 def _wait(store, cid, pid, logger):
     """Not detached: like `run`, wait for the init (forwarding signals) and delete."""
-    from ocirun.commands import run as run_cmd
-
-    import _signal as signal
+    from ocirun.container import run as run_lib
 
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         pidfd = None
     if pidfd is not None:
-        for s in run_cmd.FORWARD:
-            signal.signal(s, lambda n, _f: run_cmd._forward(pidfd, n))
+        run_lib.forward_signals(pidfd)
     try:
-        return run_cmd._wait(pid)
+        return run_lib.wait_init(pid)
     finally:
-        run_cmd._cleanup(store, cid, logger)
+        run_lib.cleanup(store, cid, logger)

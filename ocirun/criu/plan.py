@@ -77,7 +77,7 @@ def _has_new(config, t):
 def external_mounts(config, bundle, cgroup_dirs):
     """[(key, host source)] for the mounts CRIU must treat as external.
     cgroup_dirs: [(name, host dir)] of the container's cgroup (see
-    launcher.cgroup_mounts), bind-mounted when there is no cgroup namespace."""
+    container.create.cgroup_mounts), bind-mounted when there is no cgroup namespace."""
     out = []
     for m in config.get("mounts") or ():
         dest = m.get("destination", "")

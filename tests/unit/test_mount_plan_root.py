@@ -253,7 +253,7 @@ def test_rootless_devices_are_binds_of_the_hosts_nodes(root, ops):
 # ---- namespaces --------------------------------------------------------------------------
 
 def test_namespaces_new_is_unshare_and_a_path_is_setns_with_its_type(ops):
-    plan = namespaces.Plan([{"type": "network"}, {"type": "ipc", "path": "/proc/self/ns/ipc"}], ops)
+    plan = namespaces.NamespaceSet([{"type": "network"}, {"type": "ipc", "path": "/proc/self/ns/ipc"}], ops)
     try:
         plan.enter("network")
         plan.enter("ipc")
@@ -268,7 +268,7 @@ def test_namespaces_new_is_unshare_and_a_path_is_setns_with_its_type(ops):
 
 def test_a_failed_namespace_call_names_the_entry(ops):
     ops.fail("unshare", errno.EPERM)
-    plan = namespaces.Plan([{"type": "uts"}, {"type": "network"}], ops)
+    plan = namespaces.NamespaceSet([{"type": "uts"}, {"type": "network"}], ops)
     with pytest.raises(OciError, match=r"^linux.namespaces\[1\]: unshare network namespace: "
                                        r"operation not permitted$"):
         plan.enter("network")
@@ -277,7 +277,7 @@ def test_a_failed_namespace_call_names_the_entry(ops):
 @pytest.mark.parametrize("kernel_takes_it", [True, False])
 def test_late_pid_option_asks_the_kernel_for_pidns(ops, kernel_takes_it):
     ops.script("proc_takes_pidns", lambda call: kernel_takes_it)
-    plan = namespaces.Plan([{"type": "pid", "path": "/proc/self/ns/pid"}, {"type": "mount"}], ops)
+    plan = namespaces.NamespaceSet([{"type": "pid", "path": "/proc/self/ns/pid"}, {"type": "mount"}], ops)
     try:
         fd = plan.entries["pid"][1]
         want = f"pidns=/proc/self/fd/{fd}" if kernel_takes_it else None

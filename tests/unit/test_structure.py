@@ -22,15 +22,10 @@ DATA_TABLE_FUNCTIONS = set()
 
 # Being split on branch proto/seam (issue 12) while this list was written; the
 # lead empties it at merge.
-BEING_SPLIT = {
-    "launcher.py:create",
-    "commands/exec.py:start_process",
-    "initproc.py:setup",
-}
+BEING_SPLIT = set()
 
 # Import cycles being broken on branch proto (issue 12); the lead empties it at merge.
 CYCLES_BEING_BROKEN = [
-    {"ocirun.launcher", "ocirun.rootless"},
 ]
 
 
@@ -233,7 +228,6 @@ LEFT_OUT_RUNS = 3  # rows of tables: cli.py flags, mountopts.py options, sysops.
 # Shared logic in files other helpers own (issue 12): being removed on their
 # branches or reported to the lead; the lead empties this list at merge.
 SHARED_BEING_REMOVED = {
-    ("commands/exec.py", "launcher.py"): "proto: one spawn path (the fd-closing loops)",
     ("commands/pause.py", "commands/resume.py"): "speed (pause/resume): the locked load and re-load of a "
                                                  "container is one state.py helper; reported to the lead",
 }

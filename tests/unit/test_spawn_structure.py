@@ -34,7 +34,8 @@ def test_no_module_uses_another_modules_private_names():
         names = ocirun_names(tree)
         for n in ast.walk(tree):
             if (isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in names
-                    and n.attr.startswith("_") and not n.attr.startswith("__")):
+                    and n.attr.startswith("_") and not n.attr.startswith("__")
+                    and not hasattr(os, n.attr)):  # os._exit through an os stand-in
                 bad.append(f"{path}:{n.lineno}: {n.value.id}.{n.attr}")
     assert not bad, bad
 

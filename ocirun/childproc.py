@@ -23,6 +23,7 @@ import sys
 from ocirun import capabilities, lsm, procattrs, sync
 from ocirun import syscalls as sc
 from ocirun.errors import HookError, OciError
+from ocirun.errors import describe as errno_text, os_error
 
 EXEC_MARKER = "ocirun-exec"
 
@@ -76,7 +77,7 @@ def describe(e):
     if isinstance(e, OciError):
         return str(e)
     if isinstance(e, OSError):
-        text = e.strerror or os.strerror(e.errno or 0)
+        text = e.strerror or errno_text(e)
         return f"{text} ({e.filename})" if e.filename else text
     return f"{type(e).__name__}: {e}"
 
@@ -169,7 +170,7 @@ def enter_cwd(cwd, checked=False):
     try:
         os.chdir(cwd)
     except OSError as e:
-        raise OciError(f"process.cwd: chdir {cwd}: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"process.cwd: {os_error('chdir', e, cwd)}") from None
     if checked:
         return
     try:
@@ -210,8 +211,7 @@ def find_executable(name, env):
         try:
             st = os.stat(name)
         except OSError as e:
-            raise FileNotFoundError(e.errno, f'exec: "{name}": stat {name}: '
-                                             f"{os.strerror(e.errno).lower()}") from None
+            raise FileNotFoundError(e.errno, f'exec: "{name}": {os_error("stat", e, name)}') from None
         if (st.st_mode & 0o170000) == 0o040000 or not st.st_mode & 0o111:
             raise PermissionError(errno.EACCES, f'exec: "{name}": permission denied')
         return name

@@ -17,7 +17,7 @@ import os
 
 from ocirun import childproc, namespaces, paths, rootfs, sync
 from ocirun import syscalls as sc
-from ocirun.errors import OciError
+from ocirun.errors import OciError, describe, os_error
 
 KEY_GRP_SEARCH = 0x00080000
 
@@ -93,7 +93,7 @@ def prepare_rootfs(plan):
         except OSError as e:
             # ELOOP: a magic link (/proc/self/fd/N); enter_cwd refuses it.
             if e.errno != errno.ELOOP:
-                raise OciError(f"process.cwd: mkdir {cwd}: {os.strerror(e.errno).lower()}") from None
+                raise OciError(f"process.cwd: {os_error('mkdir', e, cwd)}") from None
     finally:
         os.close(root_fd)
 
@@ -221,11 +221,11 @@ def write_sysctl(key, value):
     try:
         fd = os.open(f"/proc/sys/{rel}", os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as e:
-        raise OciError(f"linux.sysctl: {key}: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"linux.sysctl: {key}: {describe(e)}") from None
     try:
         os.write(fd, str(value).encode())
     except OSError as e:
-        raise OciError(f"linux.sysctl: {key}={value}: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"linux.sysctl: {key}={value}: {describe(e)}") from None
     finally:
         os.close(fd)
 

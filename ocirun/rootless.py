@@ -70,6 +70,7 @@ def write_maps(pid, uid_maps, gid_maps):
     """Write the maps of `pid`'s new user namespace as an unprivileged user."""
     from ocirun import userns
     from ocirun.container import spawn
+    from ocirun.errors import os_error
 
     if deny_setgroups(gid_maps):
         spawn.write_proc_file(f"/proc/{pid}/setgroups", "deny", "config.json: linux.gidMappings")
@@ -86,7 +87,7 @@ def write_maps(pid, uid_maps, gid_maps):
             continue
         except OSError as e:
             if e.errno != 1:  # EPERM: the kernel wants a privileged writer
-                _fail(key, f"write /proc/{pid}/{name}: {os.strerror(e.errno).lower()}")
+                _fail(key, os_error("write", e, f"/proc/{pid}/{name}"))
         _map_with_helper(helper, pid, maps, key)
 
 

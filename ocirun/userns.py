@@ -12,7 +12,7 @@ import os
 
 from ocirun import childproc, sync
 from ocirun import syscalls as sc
-from ocirun.errors import OciError
+from ocirun.errors import OciError, describe, os_error
 
 
 def map_text(mappings):
@@ -30,7 +30,7 @@ def write_maps(pid, uid_mappings, gid_mappings, field="linux"):
                 os.close(fd)
         except OSError as e:
             key = "uidMappings" if name == "uid_map" else "gidMappings"
-            raise OciError(f"{field}.{key}: write {path}: {os.strerror(e.errno).lower()}") from None
+            raise OciError(f"{field}.{key}: {os_error('write', e, path)}") from None
 
 
 def stage1(plan, chan, init_chan, init_main):
@@ -86,7 +86,7 @@ def _open_time_offsets():
     try:
         return os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise OciError(f"linux.timeOffsets: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"linux.timeOffsets: {describe(e)}") from None
 
 
 def write_time_offsets(offsets, fd=None):
@@ -103,7 +103,7 @@ def write_time_offsets(offsets, fd=None):
             fd = _open_time_offsets()
         os.write(fd, text.encode())
     except OSError as e:
-        raise OciError(f"linux.timeOffsets: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"linux.timeOffsets: {describe(e)}") from None
     finally:
         if fd is not None:
             os.close(fd)

@@ -4,7 +4,7 @@ import os
 
 from ocirun import SPEC_VERSION
 from ocirun import state as st
-from ocirun.errors import OciError, UsageError
+from ocirun.errors import OciError, UsageError, describe
 
 EXEC_FAILED = 255  # runc's exit code when the process could not be started
 
@@ -26,7 +26,7 @@ def run(opts, args, logger):
         return EXEC_FAILED
     except OSError as e:
         # E.g. EPIPE: the container killed the process before it was ready.
-        logger.error(f"exec failed: {os.strerror(e.errno).lower() if e.errno else e}")
+        logger.error(f"exec failed: {describe(e)}")
         return EXEC_FAILED
 
 
@@ -39,7 +39,7 @@ def build_process(config, opts, args):
         try:
             proc = fastjson.loads(read_input(opts["process"], f"--process {opts['process']}"))
         except OSError as e:
-            raise UsageError(f"--process {opts['process']}: {os.strerror(e.errno).lower()}") from None
+            raise UsageError(f"--process {opts['process']}: {describe(e)}") from None
         except (ValueError, RecursionError) as e:
             raise UsageError(f"--process {opts['process']}: invalid JSON: {e}") from None
         if not isinstance(proc, dict) or not proc.get("args"):

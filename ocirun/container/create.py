@@ -18,7 +18,7 @@ import time
 from ocirun import SPEC_VERSION
 from ocirun import state as st
 from ocirun.container import spawn
-from ocirun.errors import OciError
+from ocirun.errors import OciError, describe, os_error
 
 
 def load(bundle, warn=None):
@@ -386,7 +386,7 @@ def _idmap_fds(config, linux, bundle, fds):
         try:
             out[i] = rootfs.idmapped_tree(src, ns_fd, spec)
         except OSError as e:
-            raise OciError(f"mounts[{i}]: idmap mount {src}: {os.strerror(e.errno).lower()}") from None
+            raise OciError(f"mounts[{i}]: {os_error('idmap mount', e, src)}") from None
         finally:
             os.close(ns_fd)
         fds.append(out[i])
@@ -426,7 +426,7 @@ def _bind_source_fds(config, bundle, fds, skip):
                                   | (sc.AT_RECURSIVE if spec.recursive else 0))
         except OSError as e:
             raise OciError(f"mounts[{i}]: mount {m.get('source')} to {m.get('destination')}: "
-                           f"{os.strerror(e.errno).lower()}") from None
+                           f"{describe(e)}") from None
         fds.append(out[i])
     return out
 

@@ -12,7 +12,7 @@ import os
 
 from ocirun import state as st
 from ocirun.container import spawn
-from ocirun.errors import InvalidState, OciError, UsageError
+from ocirun.errors import InvalidState, OciError, UsageError, describe
 
 
 def check_status(c, ignore_paused=False):
@@ -55,7 +55,7 @@ def exec_process(c, config, proc, opts, logger):
             except OSError as e:
                 # As runc: a process nobody can find is not left running.
                 spawn.reap(pid, 9)
-                raise OciError(f"--pid-file {opts['pid-file']}: {os.strerror(e.errno).lower()}") from None
+                raise OciError(f"--pid-file {opts['pid-file']}: {describe(e)}") from None
     except BaseException:
         if relay_fd is not None:
             os.close(relay_fd)

@@ -10,7 +10,7 @@ with the fds the child must not keep closed, process.oomScoreAdj, and
 """
 import os
 
-from ocirun.errors import OciError
+from ocirun.errors import OciError, describe, os_error
 
 EXEC_HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ocirun-exec")
 
@@ -95,8 +95,7 @@ def check_preserved_fds(value, listen=0):
         try:
             os.fstat(3 + i)
         except OSError as e:
-            raise OciError(f"unable to stat preserved-fd {3 + i} (of {n + listen}): "
-                           f"{os.strerror(e.errno).lower()}") from None
+            raise OciError(f"unable to stat preserved-fd {3 + i} (of {n + listen}): {describe(e)}") from None
     return n
 
 
@@ -148,7 +147,7 @@ def connect_console(path):
         s.connect(path)
     except OSError as e:
         s.close()
-        raise OciError(f"--console-socket {path}: connect: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"--console-socket {path}: {os_error('connect', e)}") from None
     return s.detach()
 
 
@@ -175,7 +174,7 @@ def write_proc_file(path, value, field):
         finally:
             os.close(fd)
     except OSError as e:
-        raise OciError(f"{field}: write {value} to {path}: {os.strerror(e.errno).lower()}") from None
+        raise OciError(f"{field}: write {value} to {path}: {describe(e)}") from None
 
 
 def set_oom_score_adj(pid, proc):

@@ -15,7 +15,7 @@ ready and blocks on exec.fifo until `start`.
 import errno
 import os
 
-from ocirun import childproc, namespaces, paths, rootfs, sync
+from ocirun import childproc, fileio, namespaces, paths, rootfs, sync
 from ocirun import syscalls as sc
 from ocirun.errors import OciError, describe, os_error
 
@@ -217,16 +217,11 @@ def loopback_up():
 
 
 def write_sysctl(key, value):
-    rel = key.replace(".", "/")
     try:
-        fd = os.open(f"/proc/sys/{rel}", os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fileio.write_value(f"/proc/sys/{key.replace('.', '/')}", str(value), os.O_NOFOLLOW)
     except OSError as e:
-        raise OciError(f"linux.sysctl: {key}: {describe(e)}") from None
-    try:
-        os.write(fd, str(value).encode())
-    except OSError as e:
-        raise OciError(f"linux.sysctl: {key}={value}: {describe(e)}") from None
-    finally:
-        os.close(fd)
+        # An open's error names the file (no such key); a write's does not (a refused value).
+        where = key if e.filename else f"{key}={value}"
+        raise OciError(f"linux.sysctl: {where}: {describe(e)}") from None
 
 

@@ -68,7 +68,7 @@ def deny_setgroups(gid_maps):
 
 def write_maps(pid, uid_maps, gid_maps):
     """Write the maps of `pid`'s new user namespace as an unprivileged user."""
-    from ocirun import userns
+    from ocirun import fileio, userns
     from ocirun.container import spawn
     from ocirun.errors import os_error
 
@@ -79,11 +79,7 @@ def write_maps(pid, uid_maps, gid_maps):
         if not maps:
             continue
         try:
-            fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, userns.map_text(maps).encode())
-            finally:
-                os.close(fd)
+            fileio.write_value(f"/proc/{pid}/{name}", userns.map_text(maps))
             continue
         except OSError as e:
             if e.errno != 1:  # EPERM: the kernel wants a privileged writer

@@ -10,7 +10,7 @@ gets the create:init channel, and closes stage 1's at once.
 """
 import os
 
-from ocirun import childproc, sync
+from ocirun import childproc, fileio, sync
 from ocirun import syscalls as sc
 from ocirun.errors import OciError, describe, os_error
 
@@ -23,11 +23,7 @@ def write_maps(pid, uid_mappings, gid_mappings, field="linux"):
     for name, maps in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
         path = f"/proc/{pid}/{name}"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, map_text(maps).encode())
-            finally:
-                os.close(fd)
+            fileio.write_value(path, map_text(maps))
         except OSError as e:
             key = "uidMappings" if name == "uid_map" else "gidMappings"
             raise OciError(f"{field}.{key}: {os_error('write', e, path)}") from None

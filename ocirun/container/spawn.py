@@ -10,6 +10,7 @@ with the fds the child must not keep closed, process.oomScoreAdj, and
 """
 import os
 
+from ocirun import fileio
 from ocirun.errors import OciError, describe, os_error
 
 EXEC_HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ocirun-exec")
@@ -168,11 +169,7 @@ def fork(child, close_in_child):
 def write_proc_file(path, value, field):
     """Write value to a /proc or cgroup file; an error names the config field."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
+        fileio.write_value(path, value)
     except OSError as e:
         raise OciError(f"{field}: write {value} to {path}: {describe(e)}") from None
 
@@ -190,7 +187,7 @@ def write_pid_file(path, pid):
     tmp = os.path.join(d, f".{name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_SYNC, 0o644)
     try:
-        os.write(fd, str(pid).encode())
+        fileio.write_all(fd, str(pid).encode())
     finally:
         os.close(fd)
     os.replace(tmp, path)

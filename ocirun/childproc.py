@@ -150,7 +150,7 @@ def setup_terminal(plan):
         fcntl.ioctl(master, 0x5414, struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0))
     if plan.console_mount:
         try:
-            sc.mount(f"/dev/pts/{ptn}", "/dev/console", None, sc.MS_BIND)
+            plan.ops.mount(f"/dev/pts/{ptn}", "/dev/console", None, sc.MS_BIND)
         except OSError:
             pass  # /dev not ours to change (bind-mounted from the host)
     if plan.console_fd is not None:

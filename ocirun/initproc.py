@@ -47,10 +47,7 @@ def setup(plan, chan):
         ns.enter("pid")  # for our children only: createContainer hooks, then enter_pid_late
     if ns.has_new("network"):
         loopback_up()
-    if "hostname" in cfg and ns.has("uts"):
-        sc.sethostname(cfg["hostname"])
-    if "domainname" in cfg and ns.has("uts"):
-        sc.setdomainname(cfg["domainname"])
+    set_names(cfg, ns, plan.ops)
     prepare_rootfs(plan)
     if plan.runtime_hooks:
         chan.send(sync.HOOKS)
@@ -59,10 +56,10 @@ def setup(plan, chan):
     if h.get("createContainer"):
         # runtime.md#state: in the container's namespaces, the pid it sees there.
         plan.run_hooks(h["createContainer"], dict(plan.state, pid=os.getpid()), "createContainer")
-    rootfs.pivot(plan.rootfs, plan.no_pivot, ns.has("mount"))
+    rootfs.pivot(plan.rootfs, plan.no_pivot, ns.has("mount"), plan.ops)
     if plan.late_pid:
         enter_pid_late(plan, chan)  # at once: our /proc/self is gone (not our pid namespace)
-    finish_root(cfg.get("linux") or {}, (cfg.get("root") or {}).get("readonly"), ns.has("mount"))
+    finish_root(cfg.get("linux") or {}, (cfg.get("root") or {}).get("readonly"), ns.has("mount"), plan.ops)
     if not plan.no_new_keyring:
         join_session_keyring(plan.id)
     if plan.proc.get("terminal"):
@@ -72,24 +69,32 @@ def setup(plan, chan):
     chan.close()
 
 
+def set_names(cfg, ns, ops):
+    """hostname and domainname, in the container's own uts namespace only."""
+    if "hostname" in cfg and ns.has("uts"):
+        ops.sethostname(cfg["hostname"])
+    if "domainname" in cfg and ns.has("uts"):
+        ops.setdomainname(cfg["domainname"])
+
+
 def prepare_rootfs(plan):
     """The root, its mounts and devices, and the cwd in it (before pivot_root)."""
-    linux, proc, ns = plan.config.get("linux") or {}, plan.proc, plan.ns
+    linux, proc, ns, ops = plan.config.get("linux") or {}, plan.proc, plan.ns, plan.ops
     root = plan.rootfs
     mounts = plan.config.get("mounts") or []
-    rootfs.prepare_root(root, linux.get("rootfsPropagation"), ns.has("mount"))
+    rootfs.prepare_root(root, linux.get("rootfsPropagation"), ns.has("mount"), ops)
     root_fd = paths.open_root(root)
     try:
-        rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx)
+        rootfs.do_mounts(root, root_fd, mounts, plan.bundle, plan.mount_ctx, ops)
         if not dev_bound(mounts):
             rootfs.create_devices(root_fd, linux.get("devices") or [],
                                   staged=plan.mount_ctx.get("dev_fds") if ns.has("user") else None,
-                                  bind=plan.bind_devices)
-            rootfs.dev_symlinks(root_fd, proc.get("terminal", False))
+                                  bind=plan.bind_devices, ops=ops)
+            rootfs.dev_symlinks(root_fd, proc.get("terminal", False), ops)
         # After the mounts, as runc: a cwd inside a volume is made in it.
         cwd = proc.get("cwd") or "/"
         try:
-            os.close(paths.mkdir_all(root_fd, cwd))
+            os.close(paths.mkdir_all(root_fd, cwd, ops=ops))
         except OSError as e:
             # ELOOP: a magic link (/proc/self/fd/N); enter_cwd refuses it.
             if e.errno != errno.ELOOP:
@@ -98,7 +103,7 @@ def prepare_rootfs(plan):
         os.close(root_fd)
 
 
-def finish_root(linux, readonly, own_mnt):
+def finish_root(linux, readonly, own_mnt, ops):
     """After pivot_root: sysctl, read-only and masked paths, /dev/null, a
     read-only root, the root's propagation."""
     # Before readonlyPaths, which usually holds /proc/sys (runc's order).
@@ -106,18 +111,18 @@ def finish_root(linux, readonly, own_mnt):
         write_sysctl(key, value)
     root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        rootfs.readonly_paths(root_fd, linux.get("readonlyPaths") or [])
-        rootfs.mask_paths(root_fd, linux.get("maskedPaths") or [])
+        rootfs.readonly_paths(root_fd, linux.get("readonlyPaths") or [], ops)
+        rootfs.mask_paths(root_fd, linux.get("maskedPaths") or [], ops)
     finally:
         os.close(root_fd)
     reopen_dev_null()
     if readonly:
-        rootfs.readonly_root()
+        rootfs.readonly_root(ops)
     # Last: masks and read-only paths bind, which an unbindable tree refuses.
     # Without a mount namespace, the rootfs bind keeps the host's propagation
     # so that its removal at delete reaches wherever the mounts went.
     if own_mnt:
-        rootfs.root_propagation(linux.get("rootfsPropagation"))
+        rootfs.root_propagation(linux.get("rootfsPropagation"), ops)
 
 
 def join_session_keyring(cid):

@@ -42,10 +42,12 @@ class Ops:
     # Device nodes.
     mknod = staticmethod(os.mknod)
     chown = staticmethod(os.chown)
-    # Namespaces.
+    # Namespaces, and the names in the uts one.
     setns = staticmethod(sc.setns)
     unshare = staticmethod(sc.unshare)
     proc_takes_pidns = staticmethod(sc.proc_takes_pidns)
+    sethostname = staticmethod(sc.sethostname)
+    setdomainname = staticmethod(sc.setdomainname)
 
 
 REAL = Ops()

@@ -19,6 +19,7 @@ from ocirun import SPEC_VERSION
 from ocirun import state as st
 from ocirun.container import spawn
 from ocirun.errors import OciError, describe, os_error
+from ocirun.sysops import REAL
 
 
 def load(bundle, warn=None):
@@ -93,6 +94,8 @@ def create(cid, opts, store, logger, config=None, bundle=None, rootfs_dir=None):
 
 class _Creation:
     """One create, step by step; what abort must undo is kept on it."""
+
+    ops = REAL  # the system calls of the rootfs and namespaces (sysops.py)
 
     def __init__(self, cid, opts, store, logger, config, bundle, rootfs_dir, sec, manager):
         _import_for_init(config["process"])
@@ -186,9 +189,9 @@ class _Creation:
         fds.append(fifo_fd)
         exec_fd, console_fd, self.relay_fd = spawn.open_process_fds(
             self.proc, self.sec, self.opts.get("console-socket"), self.opts.get("_relay"), OciError, fds)
-        ns = self.ns = namespaces.NamespaceSet(linux.get("namespaces"))
+        ns = self.ns = namespaces.NamespaceSet(linux.get("namespaces"), self.ops)
         late_pid = namespaces.late_pid_option(ns)
-        idmap_fds = _idmap_fds(config, linux, self.bundle, fds)
+        idmap_fds = _idmap_fds(config, linux, self.bundle, fds, self.ops)
         # With a user namespace, bind sources and device nodes are prepared
         # as host root (rootless: nobody can; the init binds by path).
         staged = ns.has("user") and self.rootless is None
@@ -198,7 +201,7 @@ class _Creation:
             from ocirun import rootfs
 
             dev_fds = rootfs.staged_devices(linux.get("devices") or [], _to_host(linux.get("uidMappings")),
-                                            _to_host(linux.get("gidMappings")))
+                                            _to_host(linux.get("gidMappings")), self.ops)
             fds += dev_fds.values()
         manager = self.manager
         manager.create()
@@ -224,7 +227,7 @@ class _Creation:
                        "dev_fds": dev_fds, "mount_label": linux.get("mountLabel"), "proc_pidns": late_pid},
             late_pid=late_pid is not None,
             bind_devices=rootless is not None,  # mknod needs the host's root (runc: rootless binds)
-            run_hooks=_container_hooks(h),
+            run_hooks=_container_hooks(h), ops=self.ops,
         )
 
     def _spawn(self, plan, lock):
@@ -365,7 +368,7 @@ def listen_fds():
         return 0
 
 
-def _idmap_fds(config, linux, bundle, fds):
+def _idmap_fds(config, linux, bundle, fds, ops=REAL):
     """{mount index: fd of a detached, idmapped clone of its source} for
     idmapped mounts (config.md: idmap/ridmap); each fd is also added to fds."""
     out = {}
@@ -384,7 +387,7 @@ def _idmap_fds(config, linux, bundle, fds):
         src = spec.source if spec.source.startswith("/") else os.path.join(bundle, spec.source)
         ns_fd = userns.idmap_fd(uid, gid)
         try:
-            out[i] = rootfs.idmapped_tree(src, ns_fd, spec)
+            out[i] = rootfs.idmapped_tree(src, ns_fd, spec, ops)
         except OSError as e:
             raise OciError(f"mounts[{i}]: {os_error('idmap mount', e, src)}") from None
         finally:

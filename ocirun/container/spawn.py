@@ -12,6 +12,7 @@ import os
 
 from ocirun import fileio
 from ocirun.errors import OciError, describe, os_error
+from ocirun.sysops import REAL
 
 EXEC_HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ocirun-exec")
 
@@ -30,6 +31,8 @@ class Plan:
         # the init only (create)
         "id", "bundle", "rootfs", "ns", "fifo_fd", "no_pivot", "no_new_keyring",
         "runtime_hooks", "mount_ctx", "late_pid", "bind_devices",
+        # the system calls of the rootfs, mounts and names (sysops.py; a test's double)
+        "ops",
         # hooks.run_hooks when the config has createContainer or startContainer
         # hooks (the init cannot import it; without them nobody loads it)
         "run_hooks",
@@ -41,7 +44,7 @@ class Plan:
                  console_mount=False, preserve_fds=0, setgroups_deny=False, id=None,
                  bundle=None, rootfs=None, ns=None, fifo_fd=None, no_pivot=False,
                  no_new_keyring=False, runtime_hooks=False, mount_ctx=None, late_pid=False,
-                 bind_devices=False, run_hooks=None, ns_fds=None):
+                 bind_devices=False, run_hooks=None, ns_fds=None, ops=REAL):
         self.config, self.proc, self.state = config, proc, state
         self.caps, self.last_cap, self.seccomp = security.caps, security.last_cap, security.seccomp
         self.exec_fd, self.console_fd, self.console_mount = exec_fd, console_fd, console_mount
@@ -52,6 +55,7 @@ class Plan:
         self.mount_ctx, self.late_pid, self.bind_devices = mount_ctx or {}, late_pid, bind_devices
         self.run_hooks = run_hooks
         self.ns_fds = ns_fds or {}
+        self.ops = ops
 
 
 class Security:

@@ -147,6 +147,12 @@ class MountSpec:
         return bool(self.attr_set or self.attr_clr)
 
 
+def _toggle(on, off, clears, bits):
+    """(on, off) after an option that sets or clears bits: the last option wins
+    ("ro" then "rw" is rw), so each undoes what an earlier one did."""
+    return (on & ~bits, off | bits) if clears else (on | bits, off & ~bits)
+
+
 def parse_mount(m: dict) -> MountSpec:
     """Decode one entry of config.json "mounts" (options may be absent)."""
     flags = 0
@@ -157,18 +163,11 @@ def parse_mount(m: dict) -> MountSpec:
     idmap = idmap_rec = tmpcopyup = False
     for opt in m.get("options") or ():
         if opt in _FLAGS:
-            clears, bits = _FLAGS[opt]
-            flags = flags & ~bits if clears else flags | bits
+            flags, _ = _toggle(flags, 0, *_FLAGS[opt])
         elif opt in _PROPAGATION:
             propagation.append(_PROPAGATION[opt])
         elif opt in _REC_ATTRS:
-            clears, bit = _REC_ATTRS[opt]
-            if clears:
-                attr_set &= ~bit
-                attr_clr |= bit
-            else:
-                attr_set |= bit
-                attr_clr &= ~bit
+            attr_set, attr_clr = _toggle(attr_set, attr_clr, *_REC_ATTRS[opt])
         elif opt in _REC_ATIME:
             mode, negates = _REC_ATIME[opt]
             if negates is None or atime is None or atime == negates:

@@ -6,15 +6,13 @@ As runc: a running or created container can be paused; anything else is
 from ocirun import fastos as os
 
 from ocirun import state as st
+from ocirun.container.lifecycle import load_locked
 from ocirun.errors import InvalidState
 
 
 def run(opts, args, logger):
-    store = st.Store(opts["root"])
-    c = store.load(args[0])
-    lock = c.lock()
+    c, lock = load_locked(st.Store(opts["root"]), args[0])
     try:
-        c = store.load(args[0])  # re-read under the lock
         if c.status() not in (st.RUNNING, st.CREATED):
             raise InvalidState("container not running")
         if not c.data.get("cgroup"):

@@ -13,6 +13,7 @@ import os
 import re
 
 from ocirun import state as st
+from ocirun.container.lifecycle import load_locked
 from ocirun.errors import CgroupError, InvalidSpec, InvalidState, UsageError, describe
 
 # Fields where 0 (or "") means "no change", per section.
@@ -33,11 +34,8 @@ def run(opts, args, logger):
     else:
         source = "flags"
         res = from_flags(opts, logger)
-    store = st.Store(opts["root"])
-    c = store.load(args[0])
-    lock = c.lock()
+    c, lock = load_locked(st.Store(opts["root"]), args[0])
     try:
-        c = store.load(args[0])  # re-read under the lock
         if c.status() not in (st.CREATED, st.RUNNING, st.PAUSED) or not c.data.get("cgroup"):
             raise InvalidState("container not running")
         config_path = os.path.join(c.dir, "config.json")

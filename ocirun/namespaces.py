@@ -85,23 +85,23 @@ class NamespaceSet:
                     pass
 
 
-def late_pid_option(plan):
+def late_pid_option(ns):
     """For a joined pid namespace: the proc mount option that shows it to an
     init not in it yet ("pidns=/proc/self/fd/N", N the init's copy of the join
     fd), or None (no joined pid namespace, or a kernel before 6.18 without the
     option: then the init is forked into it at once, as before).
     See initproc.enter_pid_late for why."""
-    e = plan.entries.get("pid")
-    if e is None or e[0] != "join" or not plan.has("mount"):
+    e = ns.entries.get("pid")
+    if e is None or e[0] != "join" or not ns.has("mount"):
         return None  # without a mount namespace there is no pivot_root to wait for
     value = f"/proc/self/fd/{e[1]}"
-    return f"pidns={value}" if plan.ops.proc_takes_pidns(value) else None
+    return f"pidns={value}" if ns.ops.proc_takes_pidns(value) else None
 
 
 NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: its CLONE_NEW* type
 
 
-def _check_type(fd, t, i, path, plan):
+def _check_type(fd, t, i, path, ns):
     """`path` must be a namespace file of type `t`: setns() would otherwise
     fail later with a bare EINVAL."""
     import fcntl
@@ -114,7 +114,7 @@ def _check_type(fd, t, i, path, plan):
         return
     from ocirun.errors import InvalidSpec
 
-    plan.close()
+    ns.close()
     kind = next((k for k, v in FLAGS.items() if v == got), None)
     what = f"is a {kind} namespace, not {t}" if kind else "is not a namespace file"
     raise InvalidSpec(f"linux.namespaces[{i}].path", f"{path} {what}")

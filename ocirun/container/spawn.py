@@ -2,7 +2,7 @@
 
 The parent computes everything the child needs before the fork, while
 imports are still safe, into a Plan; the child (initproc.main or
-execproc.main) runs from it and imports nothing. The steps both take:
+execproc.main) runs from it and loads no module. The steps both take:
 the privileges (capabilities, seccomp), the sealed memfd of ocirun-exec,
 the terminal (console socket or a relay pair), --preserve-fds, the fork
 with the fds the child must not keep closed, process.oomScoreAdj, and

@@ -1,9 +1,10 @@
 """The system calls the container's filesystem and namespaces are set up with
 (rootfs.py, paths.py, namespaces.py), behind one object so a test can put a
-double in their place: every function there takes `ops=REAL`.
+double in their place: every function there takes `ops=REAL`; the init
+(initproc.py) uses the one create put in its spawn.Plan (plan.ops).
 
 The calls that change the system (mounts, the process's root and cwd,
-namespaces, device nodes) and the reads a plan depends on (openat2, statfs,
+namespaces and the uts names, device nodes) and the reads a plan depends on (openat2, statfs,
 statvfs, fstat, the mount table) are here; plain file work inside the rootfs
 (mkdir, open, copy) is not: it needs no privilege and a test does it for real.
 REAL is a plain instance of the class below: no state, nothing done at import.

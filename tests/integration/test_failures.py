@@ -133,6 +133,15 @@ def test_cwd_is_a_file(oci, leftovers, bundle):
     fail_create(oci, leftovers, b, "process.cwd", "/etc/passwd", "not a directory")
 
 
+def test_sysctl_failure_names_the_key_or_the_refused_value(oci, leftovers, bundle):
+    """config-linux.md#sysctl: a key the kernel lacks fails at the open (the line
+    names the key); a value it refuses fails at the write (key=value)."""
+    b = bundle(TRUE, lambda c: c["linux"].update(sysctl={"net.ipv4.no_such_sysctl": "1"}))
+    fail_create(oci, leftovers, b, "linux.sysctl: net.ipv4.no_such_sysctl: no such file or directory")
+    b = bundle(TRUE, lambda c: c["linux"].update(sysctl={"net.ipv4.ip_forward": "abc"}))
+    fail_create(oci, leftovers, b, "linux.sysctl: net.ipv4.ip_forward=abc: invalid argument")
+
+
 def test_rlimit_above_hard_limit(oci, leftovers, bundle):
     """Raising RLIMIT_NOFILE above our hard limit needs CAP_SYS_RESOURCE, which
     the runtime here lacks (hard limit 20000)."""

@@ -6,7 +6,7 @@ As runc: a running or created container can be paused; anything else is
 from ocirun import fastos as os
 
 from ocirun import state as st
-from ocirun.container.lifecycle import load_locked
+from ocirun.container import load_locked
 from ocirun.errors import InvalidState
 
 

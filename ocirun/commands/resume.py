@@ -2,7 +2,7 @@
 from ocirun import fastos as os
 
 from ocirun import state as st
-from ocirun.container.lifecycle import load_locked
+from ocirun.container import load_locked
 from ocirun.errors import InvalidState
 
 

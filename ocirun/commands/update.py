@@ -13,7 +13,7 @@ import os
 import re
 
 from ocirun import state as st
-from ocirun.container.lifecycle import load_locked
+from ocirun.container import load_locked
 from ocirun.errors import CgroupError, InvalidSpec, InvalidState, UsageError, describe
 
 # Fields where 0 (or "") means "no change", per section.

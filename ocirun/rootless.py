@@ -182,6 +182,9 @@ class NoCgroup:
     def set(self, resources):
         return ()
 
+    def preload(self):
+        pass
+
     def kill_all(self, sig):
         pass
 

@@ -185,6 +185,12 @@ class Manager:
     def set(self, resources):
         raise NotImplementedError
 
+    def preload(self):
+        """Import what set() will use. create calls it before it forks the
+        init: after a fork each first write to a shared page (an import's
+        refcounts and allocations) is a copy-on-write fault (~1 ms)."""
+        raise NotImplementedError
+
     # -- removal -------------------------------------------------------------
 
     def destroy(self, timeout=DESTROY_TIMEOUT):

@@ -139,6 +139,9 @@ class V1Manager(Manager):
 
         return apply(self, resources or {})
 
+    def preload(self):
+        from . import devices, resources_v1  # noqa: F401
+
     def stats(self):
         """runc's events --stats object (stats.py)."""
         from .stats import stats_v1

@@ -64,6 +64,9 @@ class V2Manager(Manager):
 
         return apply(self.dir, resources or {})
 
+    def preload(self):
+        from . import ebpf, resources_v2  # noqa: F401
+
     def stats(self):
         """runc's events --stats object (stats.py)."""
         from .stats import stats_v2

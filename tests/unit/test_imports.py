@@ -142,3 +142,101 @@ def test_exec_imports_only_its_allow_list(tmp_path):
                        check=True, timeout=60)
     assert not {"json", "re", "enum", "socket", "selectors", "copy", "jsonschema"} & mods, sorted(mods)
     assert mods <= EXEC_ALLOWED, sorted(mods - EXEC_ALLOWED)
+
+
+# Records, in the process that forks, the modules loaded at its first fork;
+# at the end of the command any loaded since are printed (the parent); at
+# the execve of a forked child (the init, the exec'd process) any loaded
+# since are written to stderr, then a marker (so the check cannot pass
+# without having run).
+FORK_PROBE = r"""
+import posix, sys
+at_fork = []
+_fork, _execve = posix.fork, posix.execve
+def fork():
+    if not at_fork:
+        at_fork.append(set(sys.modules))
+    return _fork()
+def execve(path, args, env):
+    if at_fork:
+        new = sorted(set(sys.modules) - at_fork[0])
+        posix.write(2, ("\nchild-after-fork: %%s\nchild-at-exec\n" %% " ".join(new)).encode())
+    return _execve(path, args, env)
+posix.fork, posix.execve = fork, execve
+sys.path[:0] = %r
+from ocirun import cli
+rc = cli.main(sys.argv[1:])
+print("\nparent-forked: %%s" %% bool(at_fork))
+print("parent-after-fork: " + " ".join(sorted(set(sys.modules) - at_fork[0])) if at_fork else "")
+sys.stdout.flush()
+posix._exit(rc)
+"""
+
+
+def _after_fork(out, key):
+    """The names on the line `key: ...` of out (None if there is no such line)."""
+    for line in out.splitlines():
+        if line.startswith(key + ":"):
+            return line[len(key) + 1:].split()
+    return None
+
+
+def test_nothing_imported_after_a_fork(tmp_path):
+    """issue 13 (E3/C1): once a child is forked, its parent's first write to
+    each shared page is a copy-on-write fault (an import after the fork costs
+    ~1 ms more), and a child can import nothing (childproc.seal). So create
+    and exec load everything before they fork: checked in the parent (create
+    until it returns, exec until its process exits) and in the children up to
+    their execve (the init at start, the exec'd process)."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    rootfs = os.path.join(REPO, "bundles", "busybox", "rootfs")
+    if not os.path.isdir(rootfs):
+        subprocess.run(["bash", os.path.join(REPO, "bundles", "mkrootfs.sh"), rootfs], check=True)
+    import json
+
+    with open(os.path.join(REPO, "bundles", "busybox", "config.json")) as f:
+        config = json.load(f)
+    config["root"] = {"path": rootfs, "readonly": True}
+    config["process"]["args"] = ["sleep", "1000"]
+    config["process"]["terminal"] = False
+    (bundle / "config.json").write_text(json.dumps(config))
+    root, cid = str(tmp_path / "root"), f"afterfork-{os.getpid()}"
+    probe = FORK_PROBE % (PATHS,)
+    cli = ("import sys; sys.path[:0] = %r\nfrom ocirun import cli\n"
+           "sys.exit(cli.main(sys.argv[1:]))") % PATHS
+
+    def ocirun(*args, probed=True, stderr=None):
+        # Output to files: the init keeps the fds it was given open.
+        with open(tmp_path / "out", "w+") as out:
+            subprocess.run([sys.executable, "-I", "-S", "-c", probe if probed else cli, "--root", root,
+                            *args], check=True, timeout=60, stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=stderr)
+            out.seek(0)
+            return out.read()
+
+    init_err = tmp_path / "init.err"
+    try:
+        with open(init_err, "w") as err:
+            out = ocirun("create", "--bundle", str(bundle), cid, stderr=err)
+        assert _after_fork(out, "parent-forked") == ["True"], out
+        assert _after_fork(out, "parent-after-fork") == [], ("create", out)
+        ocirun("start", cid, probed=False)
+        import time
+
+        deadline = time.monotonic() + 10
+        while "child-at-exec" not in init_err.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = init_err.read_text()
+        assert "child-at-exec" in text, text
+        assert _after_fork(text, "child-after-fork") == [], ("init", text)
+        exec_err = tmp_path / "exec.err"
+        with open(exec_err, "w") as err:
+            out = ocirun("exec", cid, "/bin/true", stderr=err)
+        assert _after_fork(out, "parent-after-fork") == [], ("exec", out)
+        text = exec_err.read_text()
+        assert "child-at-exec" in text, text
+        assert _after_fork(text, "child-after-fork") == [], ("exec process", text)
+    finally:
+        subprocess.run([sys.executable, "-I", "-S", "-c", cli, "--root", root, "delete", "--force", cid],
+                       timeout=60)

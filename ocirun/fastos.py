@@ -13,6 +13,10 @@ from posix import *  # noqa: F401,F403  (the functions os re-exports)
 from posix import _exit, environ as _environb  # noqa: F401  (* skips _names)
 from posix import lstat as _lstat, stat as _stat, getcwd as _getcwd
 
+# posix.environ is os.environ's bytes backing dict: os.environ (str) comes
+# from the real os (getenv below reads the bytes one directly).
+del environ  # noqa: F821
+
 _S_IFMT, _S_IFDIR, _S_IFLNK = 0o170000, 0o040000, 0o120000
 
 
@@ -115,6 +119,14 @@ class _Path:
         if type(p) is not str:
             return _real("path").basename(p)
         return p[p.rfind("/") + 1:]
+
+    @staticmethod
+    def split(p):
+        if type(p) is not str:
+            return _real("path").split(p)
+        i = p.rfind("/") + 1
+        head, tail = p[:i], p[i:]
+        return (head.rstrip("/") or head), tail
 
     @staticmethod
     def exists(p):

@@ -8,7 +8,7 @@ itself (execproc.py), forks the process and exits: the process becomes our
 child. Without --detach we wait for it and return its exit status (128+n
 for a signal).
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun import state as st
 from ocirun.container import spawn

@@ -21,6 +21,7 @@ def test_path_functions_match_posixpath(p, more):
         assert fastos.path.normpath(q) == posixpath.normpath(q), q
         assert fastos.path.dirname(q) == posixpath.dirname(q), q
         assert fastos.path.basename(q) == posixpath.basename(q), q
+        assert fastos.path.split(q) == posixpath.split(q), q
         if "\0" not in q:
             assert fastos.path.abspath(q) == posixpath.abspath(q), q
 
@@ -100,3 +101,8 @@ def test_walk_prunes_like_os_walk_and_skips_what_it_cannot_read(tmp_path):
     assert pruned(fastos.walk) == pruned(os.walk) == [str(tmp_path), str(tmp_path / "b"), str(tmp_path / "b/z")]
     assert list(fastos.walk(str(tmp_path / "missing"))) == list(os.walk(str(tmp_path / "missing"))) == []
     assert list(fastos.walk(tmp_path)) == list(os.walk(tmp_path))  # a PathLike: os.walk's own
+
+
+def test_environ_is_os_environ():
+    """posix.environ is bytes: fastos must not pass it off as os.environ."""
+    assert fastos.environ is os.environ

@@ -109,6 +109,7 @@ EXEC_ALLOWED = STATE_ALLOWED | {"fcntl",
     "ocirun._shim", "ocirun._shim.lib",
     "_cffi_backend", "errno", "resource",
     "ocirun.cpulist", "ocirun.fileio",  # one CPU-list parser, the whole-file writes (issue 12)
+    "ocirun.cgroups.files", "ocirun.cgroups.freezer",  # the manager's file primitives and freezer
 }
 
 
@@ -243,3 +244,36 @@ def test_nothing_imported_after_a_fork(tmp_path):
         subprocess.run([sys.executable, "-I", "-S", "-c", cli, "--root", root, "delete", "--force", cid],
                        timeout=60)
 
+
+@pytest.mark.parametrize("cmd", ["pause", "resume"])
+def test_pause_and_resume_load_no_cgroup_manager(tmp_path, cmd):
+    """issue 13: pause and resume freeze from the saved cgroup dict
+    (cgroups/freezer.py): no cgroups.base, v1, v2 or mounts (~0.35 ms), no os.
+    A fake freezer directory stands in for the cgroup (the real one is in
+    tests/integration); this process is the container's live init."""
+    with open(f"/proc/{os.getpid()}/stat", "rb") as f:
+        start = int(f.read().rsplit(b")", 1)[1].split()[19])
+    root = tmp_path / "root"
+    (root / "c1").mkdir(parents=True)
+    frz = tmp_path / "freezer"
+    frz.mkdir()
+    (frz / "freezer.state").write_text("FROZEN\n" if cmd == "resume" else "THAWED\n")
+    (root / "c1" / "state.json").write_text(
+        '{"pid": %d, "pidStartTime": %d, "status": "running", "bundle": "/b", "rootfs": "/r", '
+        '"created": "2026-01-01T00:00:00Z", "paused": %s, '
+        '"cgroup": {"mode": "legacy", "paths": {"freezer": "%s"}}}'
+        % (os.getpid(), start, "true" if cmd == "resume" else "false", frz))
+    # A regular file keeps what was written last: THAWED or FROZEN, as the kernel's would.
+    code = ("from ocirun import cli\n"
+            "assert cli.main(['--root', %r, %r, 'c1']) == 0\n") % (str(root), cmd)
+    mods = loaded_modules(code)
+    assert (frz / "freezer.state").read_text() == ("THAWED" if cmd == "resume" else "FROZEN")
+    assert not OS & mods, sorted(OS & mods)
+    assert not {"ocirun.cgroups.base", "ocirun.cgroups.v1", "ocirun.cgroups.v2", "ocirun.cgroups.mounts"} & mods
+    assert "ocirun.cgroups.freezer" in mods
+
+
+def test_freezer_names_the_unified_hierarchy_as_mounts_does():
+    from ocirun.cgroups import freezer, mounts
+
+    assert freezer.UNIFIED == mounts.UNIFIED

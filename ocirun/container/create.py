@@ -12,7 +12,7 @@ Process tree (docs/architecture.md; the messages are sync.py's):
     ocirun create ──fork── init                      (no user namespace)
     ocirun create ──fork── stage 1 ──fork── init     (a user namespace: userns.stage1)
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import time
 
 from ocirun import SPEC_VERSION
@@ -362,9 +362,9 @@ def check_fit(manager):
 def listen_fds():
     """$LISTEN_FDS when $LISTEN_PID is us (sd_listen_fds' rule), else 0."""
     try:
-        if int(os.environ.get("LISTEN_PID", "")) != os.getpid():
+        if int(os.getenv("LISTEN_PID", "")) != os.getpid():
             return 0
-        return max(0, int(os.environ.get("LISTEN_FDS", "")))
+        return max(0, int(os.getenv("LISTEN_FDS", "")))
     except ValueError:
         return 0
 

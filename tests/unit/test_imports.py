@@ -171,6 +171,7 @@ from ocirun import cli
 rc = cli.main(sys.argv[1:])
 print("\nparent-forked: %%s" %% bool(at_fork))
 print("parent-after-fork: " + " ".join(sorted(set(sys.modules) - at_fork[0])) if at_fork else "")
+print("parent-os: " + " ".join(sorted(%r & set(sys.modules))))
 sys.stdout.flush()
 posix._exit(rc)
 """
@@ -205,7 +206,7 @@ def test_nothing_imported_after_a_fork(tmp_path):
     config["process"]["terminal"] = False
     (bundle / "config.json").write_text(json.dumps(config))
     root, cid = str(tmp_path / "root"), f"afterfork-{os.getpid()}"
-    probe = FORK_PROBE % (PATHS,)
+    probe = FORK_PROBE % (PATHS, OS - {"stat", "_stat"})
     cli = ("import sys; sys.path[:0] = %r\nfrom ocirun import cli\n"
            "sys.exit(cli.main(sys.argv[1:]))") % PATHS
 
@@ -224,6 +225,8 @@ def test_nothing_imported_after_a_fork(tmp_path):
             out = ocirun("create", "--bundle", str(bundle), cid, stderr=err)
         assert _after_fork(out, "parent-forked") == ["True"], out
         assert _after_fork(out, "parent-after-fork") == [], ("create", out)
+        # issue 13 C2: create loads no os either (stat, a small module, stays).
+        assert _after_fork(out, "parent-os") == [], ("create", out)
         ocirun("start", cid, probed=False)
         import time
 
@@ -237,6 +240,7 @@ def test_nothing_imported_after_a_fork(tmp_path):
         with open(exec_err, "w") as err:
             out = ocirun("exec", cid, "/bin/true", stderr=err)
         assert _after_fork(out, "parent-after-fork") == [], ("exec", out)
+        assert _after_fork(out, "parent-os") == [], ("exec", out)
         text = exec_err.read_text()
         assert "child-at-exec" in text, text
         assert _after_fork(text, "child-after-fork") == [], ("exec process", text)

@@ -20,11 +20,11 @@ def describe(err):
     `err` is an OSError or an errno number (a negative one, as libseccomp and
     netlink return it, counts as its absolute value). An OSError without an
     errno (or errno 0) is described by str(err)."""
-    import os  # already loaded: a dict lookup, no import (safe after the root switch)
+    from posix import strerror  # built in, always loaded: safe after the root switch
 
     number = err if isinstance(err, int) else err.errno
     if number:
-        return os.strerror(abs(number)).lower()
+        return strerror(abs(number)).lower()
     return str(err)
 
 

@@ -15,7 +15,7 @@ every fd but 0-2 and --preserve-fds close-on-exec, cwd checked, the final
 exec through the sealed ocirun-exec memfd, and any failure reported to the
 parent before exiting.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun import childproc, namespaces, sync
 from ocirun import syscalls as sc

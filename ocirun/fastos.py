@@ -13,7 +13,11 @@ from posix import *  # noqa: F401,F403  (the functions os re-exports)
 from posix import _exit, environ as _environb  # noqa: F401  (* skips _names)
 from posix import lstat as _lstat, stat as _stat, getcwd as _getcwd
 
-_S_IFMT, _S_IFDIR, _S_IFLNK = 0o170000, 0o040000, 0o120000
+# posix.environ is os.environ's bytes backing dict: os.environ (str) comes
+# from the real os (getenv below reads the bytes one directly).
+del environ  # noqa: F821
+
+_S_IFMT, _S_IFDIR, _S_IFLNK, _S_IFREG = 0o170000, 0o040000, 0o120000, 0o100000
 
 
 def getenv(key, default=None):
@@ -45,6 +49,18 @@ def walk(top, topdown=True, onerror=None, followlinks=False):
         sub = path.join(top, name)
         if not path.islink(sub):
             yield from walk(sub)
+
+
+def makedirs(name, mode=0o777, exist_ok=False):
+    """os.makedirs: the usual case (the parent exists: create's state root)
+    here, a missing parent in os.makedirs itself."""
+    try:
+        mkdir(name, mode)  # noqa: F405  (posix's)
+    except FileExistsError:
+        if not exist_ok or not path.isdir(name):
+            raise
+    except FileNotFoundError:
+        _real("makedirs")(name, mode, exist_ok)
 
 
 def _real(name):
@@ -117,6 +133,14 @@ class _Path:
         return p[p.rfind("/") + 1:]
 
     @staticmethod
+    def split(p):
+        if type(p) is not str:
+            return _real("path").split(p)
+        i = p.rfind("/") + 1
+        head, tail = p[:i], p[i:]
+        return (head.rstrip("/") or head), tail
+
+    @staticmethod
     def exists(p):
         try:
             _stat(p)
@@ -126,17 +150,22 @@ class _Path:
 
     @staticmethod
     def isdir(p):
-        try:
-            return _stat(p).st_mode & _S_IFMT == _S_IFDIR
-        except (OSError, ValueError):
-            return False
+        return _is(_stat, p, _S_IFDIR)
+
+    @staticmethod
+    def isfile(p):
+        return _is(_stat, p, _S_IFREG)
 
     @staticmethod
     def islink(p):
-        try:
-            return _lstat(p).st_mode & _S_IFMT == _S_IFLNK
-        except (OSError, ValueError, AttributeError):
-            return False
+        return _is(_lstat, p, _S_IFLNK)
+
+
+def _is(stat_fn, p, kind):
+    try:
+        return stat_fn(p).st_mode & _S_IFMT == kind
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 path = _Path()

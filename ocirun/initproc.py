@@ -13,7 +13,7 @@ pivot_root, masks, process attributes, user, capabilities; then it reports
 ready and blocks on exec.fifo until `start`.
 """
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun import childproc, fileio, namespaces, paths, rootfs, sync
 from ocirun import syscalls as sc

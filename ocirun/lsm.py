@@ -6,7 +6,7 @@ would be worse), checked before anything is created.
 Label writes go to /proc/thread-self/attr/... only after the fd is checked to
 be on procfs (CVE-2019-16884: a fake /proc in the image).
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun import fileio
 from ocirun.errors import InvalidSpec, OciError

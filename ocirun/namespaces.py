@@ -4,7 +4,7 @@ pid and time namespaces apply to children only, so the parent enters them
 (unshare or setns) just around the fork of the init, then returns to its
 own; the init itself enters the others.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun import syscalls as sc
 from ocirun.errors import OciError, os_error

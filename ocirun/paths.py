@@ -7,7 +7,7 @@ the mount (CVE-2021-30465). Imports nothing lazily: the init uses this
 inside the container's namespaces.
 """
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import stat
 
 from ocirun import syscalls as sc

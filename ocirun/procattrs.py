@@ -13,7 +13,7 @@ capabilities.after_setuid(), set_no_new_privs last before seccomp/exec.
 """
 import _json  # noqa: F401 - errors.quote escapes with it, here where nothing can be imported
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import resource
 
 from ocirun import cpulist, fileio, syscalls

@@ -5,7 +5,7 @@ Every destination is resolved inside the rootfs by the kernel (paths.py);
 nothing here imports lazily (the init runs with imports disabled).
 """
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import stat
 
 from ocirun import mountopts as mo

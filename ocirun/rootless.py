@@ -15,7 +15,7 @@
 
 Imports only os at module level: the CLI uses state_root() on every command.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 _FULL_MAP = "0 0 4294967295"
 
@@ -178,6 +178,9 @@ class NoCgroup:
 
     def set(self, resources):
         return ()
+
+    def preload(self):
+        pass
 
     def kill_all(self, sig):
         pass

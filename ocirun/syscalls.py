@@ -2,7 +2,7 @@
 
 Constants are the kernel ABI's numbers; they live here, next to the calls.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun._shim import ffi, lib
 from ocirun.errors import os_error

@@ -64,18 +64,37 @@ def load_manager(d):
 
     The v1/v2 choice lives here, above both, so that base.py never imports them.
     """
+    mode, paths = saved_layout(d)
+    if mode == "unified":
+        from .v2 import V2Manager as cls
+    else:
+        from .v1 import V1Manager as cls
+    m = cls(paths, d.get("created", ()), d.get("root"))
+    m.mode = mode
+    return m
+
+
+def saved_layout(d):
+    """(mode, paths) of a saved manager dict; CgroupError for a garbled one."""
     from ..errors import CgroupError
 
     try:
         mode, paths = d["mode"], d["paths"]
     except (KeyError, TypeError):
         raise CgroupError(f"invalid saved cgroup state: {d!r}") from None
-    if mode == "unified":
-        from .v2 import V2Manager as cls
-    elif mode in ("hybrid", "legacy"):
-        from .v1 import V1Manager as cls
-    else:
+    if mode not in ("unified", "hybrid", "legacy"):
         raise CgroupError(f"invalid saved cgroup mode {mode!r}")
-    m = cls(paths, d.get("created", ()), d.get("root"))
-    m.mode = mode
-    return m
+    return mode, paths
+
+
+def freeze_saved(d):
+    """Freeze the cgroup of a saved manager dict (pause): freezer.py, not the manager."""
+    from . import freezer
+
+    freezer.freeze(*reversed(saved_layout(d)))
+
+
+def thaw_saved(d):
+    from . import freezer
+
+    freezer.thaw(*reversed(saved_layout(d)))

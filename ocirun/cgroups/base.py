@@ -11,32 +11,10 @@ import _signal as signal  # not `signal`: it loads enum
 import time
 
 from ..errors import CgroupError, describe
-from ..fileio import write_value
+from .files import try_read, write_file  # noqa: F401 - re-exported (resources, stats, oom...)
 
 PROCS = "cgroup.procs"
 DESTROY_TIMEOUT = 3.0  # seconds to wait for dying processes to leave a cgroup
-
-
-def write_file(directory, name, value):
-    """Write `value` to directory/name in one write(2); CgroupError names file and value."""
-    path = os.path.join(directory, name)
-    try:
-        write_value(path, str(value), os.O_TRUNC | os.O_NOFOLLOW)
-    except OSError as e:
-        raise _write_error(path, value, e) from None
-
-
-def _write_error(path, value, e):
-    return CgroupError(f'failed to write "{value}" to {path}: {describe(e)}', errno=e.errno, file=path)
-
-
-def try_read(directory, name):
-    """Contents, or None when the file cannot be read (missing controller, cgroup gone)."""
-    try:
-        with open(os.path.join(directory, name)) as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def read_procs(directory):
@@ -185,6 +163,12 @@ class Manager:
     def set(self, resources):
         raise NotImplementedError
 
+    def preload(self):
+        """Import what set() will use. create calls it before it forks the
+        init: after a fork each first write to a shared page (an import's
+        refcounts and allocations) is a copy-on-write fault (~1 ms)."""
+        raise NotImplementedError
+
     # -- removal -------------------------------------------------------------
 
     def destroy(self, timeout=DESTROY_TIMEOUT):
@@ -208,40 +192,6 @@ class Manager:
 
 
 # -- cgroup2 files: a v2 manager's only hierarchy, a hybrid v1 manager's second one --
-
-FREEZE_TIMEOUT = 5.0  # seconds for a cgroup2 freeze or thaw to settle
-
-
-def unified_events(d):
-    """cgroup.events as a dict ({"populated": "1", "frozen": "0"})."""
-    text = try_read(d, "cgroup.events") or ""
-    return dict(line.split(None, 1) for line in text.splitlines() if " " in line)
-
-
-def unified_set_frozen(d, frozen, timeout=FREEZE_TIMEOUT):
-    """Write cgroup.freeze and wait until cgroup.events reports the new state."""
-    want = "1" if frozen else "0"
-    write_file(d, "cgroup.freeze", want)
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while True:
-        ev = unified_events(d)
-        if not ev and not os.path.isdir(d):
-            raise CgroupError(f"cgroup {d} disappeared while {'freezing' if frozen else 'thawing'}")
-        if ev.get("frozen", want).strip() == want:
-            return
-        if time.monotonic() >= deadline:
-            if frozen:
-                # Never leave a half-frozen container behind.
-                try:
-                    write_file(d, "cgroup.freeze", "0")
-                except CgroupError:
-                    pass
-                raise CgroupError(f"unable to freeze {d}: cgroup.events still says frozen 0 after {timeout:g}s")
-            raise CgroupError(f"unable to thaw {d}: cgroup.events still says frozen 1 (is a parent frozen?)")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
-
 
 def unified_is_frozen(d):
     # cgroup.freeze holds what was asked for this cgroup (runc reads the same);

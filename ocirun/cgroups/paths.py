@@ -12,7 +12,7 @@ cgroupfs driver takes "slice:prefix:name" as a literal directory name; that
 form only makes sense with the systemd driver, which we do not have, so it
 is refused with a message saying so.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ..errors import InvalidSpec
 
@@ -72,7 +72,7 @@ def hierarchy_dir(mountpoint, inner, absolute, own_path=None, mount_root="/"):
     path = os.path.normpath(os.path.join(base, inner))
     # parse_cgroups_path already rules escapes out; this guards future edits.
     top = os.path.normpath(mountpoint)
-    if path == top or os.path.commonpath([path, top]) != top:
+    if path == top or not (top == "/" or path.startswith(top + "/")):  # normalized: not below top
         raise InvalidSpec(JSON_PATH, f"{path} is not below the cgroup mount {mountpoint}")
     return path
 

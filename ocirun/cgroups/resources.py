@@ -2,7 +2,7 @@
 both need, and the writer of linux.resources.unified (cgroup2 files, which a
 hybrid v1 host has too). Neither resources module imports the other."""
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ..errors import CgroupError, InvalidSpec
 from .base import try_read, write_file

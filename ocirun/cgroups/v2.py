@@ -4,7 +4,8 @@ from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import _signal as signal  # not `signal`: it loads enum
 
 from ..errors import CgroupError
-from .base import Manager, try_read, unified_is_frozen, unified_kill, unified_set_frozen, write_file
+from . import freezer
+from .base import Manager, try_read, unified_is_frozen, unified_kill, write_file
 
 
 def enable_controllers(mountpoint, d):
@@ -45,10 +46,10 @@ class V2Manager(Manager):
         enable_controllers(self.root, d)
 
     def freeze(self):
-        unified_set_frozen(self.dir, True)
+        freezer.freeze(self.paths, self.mode)
 
     def thaw(self):
-        unified_set_frozen(self.dir, False)
+        freezer.thaw(self.paths, self.mode)
 
     def is_frozen(self):
         return unified_is_frozen(self.dir)
@@ -63,6 +64,9 @@ class V2Manager(Manager):
         from .resources_v2 import apply
 
         return apply(self.dir, resources or {})
+
+    def preload(self):
+        from . import ebpf, resources_v2  # noqa: F401
 
     def stats(self):
         """runc's events --stats object (stats.py)."""

@@ -1,6 +1,6 @@
 """exec: run a new process in a running container (container/exec.py).
 This module turns runc's flags (or --process FILE) into the process object."""
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun import SPEC_VERSION
 from ocirun import state as st

@@ -19,15 +19,14 @@ def run(opts, args, logger):
             from ocirun import rootless
 
             raise InvalidState(f"cannot pause: {rootless.NO_CGROUP}")
-        from ocirun import cgroups
+        from ocirun import cgroups  # freezes from the saved dict: no manager loaded
 
-        manager = cgroups.load_manager(c.data["cgroup"])
-        manager.freeze()
+        cgroups.freeze_saved(c.data["cgroup"])
         c.data["paused"] = True
         try:
             c.save()
         except BaseException:
-            manager.thaw()  # unrecorded, a frozen container would be stuck
+            cgroups.thaw_saved(c.data["cgroup"])  # unrecorded, a frozen container would be stuck
             raise
     finally:
         os.close(lock)

@@ -13,7 +13,7 @@ def run(opts, args, logger):
             raise InvalidState("container not paused")
         from ocirun import cgroups
 
-        cgroups.load_manager(c.data["cgroup"]).thaw()
+        cgroups.thaw_saved(c.data["cgroup"])  # no manager loaded
         c.data.pop("paused", None)
         c.save()
     finally:

@@ -8,7 +8,7 @@ the terminal (console socket or a relay pair), --preserve-fds, the fork
 with the fds the child must not keep closed, process.oomScoreAdj, and
 --pid-file.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun import fileio
 from ocirun.errors import OciError, describe, os_error

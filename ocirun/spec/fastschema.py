@@ -7,7 +7,7 @@ Tests check it agrees with jsonschema on generated configs. It knows the
 keywords draft-04 defines for validation; "format" is ignored, as
 jsonschema does by default.
 """
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 from ocirun import fastjson
 

@@ -7,7 +7,7 @@ spec.validate), so a bad file fails here with one plain line.
 """
 
 import errno
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 import stat
 
 from ocirun.errors import InvalidSpec, OciError, SyscallError, describe, os_error
@@ -137,6 +137,24 @@ def _slow_loads(data):
         raise InvalidSpec("", "invalid JSON: nested too deeply") from None
 
 
+def _realpath(p):
+    """os.path.realpath of an existing path, as the kernel resolves it (one
+    open and a readlink instead of an lstat per component, and no `os`);
+    anything else (a missing component) in os.path.realpath itself."""
+    try:
+        fd = os.open(p, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        fd = None
+    if fd is not None:
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return os.path.realpath(p)
+
+
 def rootfs_path(config, bundle):
     """Absolute path of root.path (relative paths are relative to the bundle).
 
@@ -160,8 +178,8 @@ def rootfs_path(config, bundle):
     # Compare the lexical and the resolved path, with the bundle part already
     # resolved: any difference is a symlink (or '..' through one) in root.path.
     # realpath() of the raw join follows 'x/..' through x as the kernel would.
-    raw = os.path.join(os.path.realpath(bundle), given)
-    if stat.S_ISLNK(st.st_mode) or os.path.realpath(raw) != os.path.normpath(raw):
+    raw = os.path.join(_realpath(bundle), given)
+    if stat.S_ISLNK(st.st_mode) or _realpath(raw) != os.path.normpath(raw):
         raise InvalidSpec("root.path", "invalid rootfs: not an absolute path, or a symlink")
     if not stat.S_ISDIR(st.st_mode):
         raise InvalidSpec("root.path", f"invalid rootfs: {result}: not a directory")

@@ -9,7 +9,7 @@ check. Problems the spec says to warn about (unknown capabilities, relative
 mount destinations, personality flags) go to `warn(path, message)`.
 """
 
-import os
+from ocirun import fastos as os  # not `os`: ~0.9 ms of start-up (fastos.py)
 
 # A table or check of what another module applies lives there, once, and is
 # called from here (procattrs, mountopts, namespaces, seccomp, paths).

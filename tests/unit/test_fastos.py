@@ -21,6 +21,7 @@ def test_path_functions_match_posixpath(p, more):
         assert fastos.path.normpath(q) == posixpath.normpath(q), q
         assert fastos.path.dirname(q) == posixpath.dirname(q), q
         assert fastos.path.basename(q) == posixpath.basename(q), q
+        assert fastos.path.split(q) == posixpath.split(q), q
         if "\0" not in q:
             assert fastos.path.abspath(q) == posixpath.abspath(q), q
 
@@ -32,7 +33,7 @@ def test_file_tests_match_posixpath(tmp_path):
     (tmp_path / "dangling").symlink_to("nowhere")
     for name in ("f", "d", "l", "dangling", "missing", "f/x", "bad\0name"):
         p = str(tmp_path / name)
-        for fn in ("exists", "isdir", "islink"):
+        for fn in ("exists", "isdir", "isfile", "islink"):
             assert getattr(fastos.path, fn)(p) == getattr(posixpath, fn)(p), (fn, name)
 
 
@@ -45,7 +46,7 @@ def test_bytes_and_pathlike_go_to_posixpath(tmp_path):
 
 def test_same_functions_as_os_and_the_rest_from_os(monkeypatch):
     assert fastos.open is os.open and fastos.write is os.write and fastos._exit is os._exit
-    assert fastos.makedirs is os.makedirs  # not in posix: the real os, looked up on use
+    assert fastos.removedirs is os.removedirs  # not in posix: the real os, looked up on use
     assert fastos.O_CLOEXEC == os.O_CLOEXEC
     monkeypatch.setenv("OCIRUN_FASTOS_PROBE", "v\udcff")  # through os.environ: putenv + posix.environ
     assert fastos.getenv("OCIRUN_FASTOS_PROBE") == os.getenv("OCIRUN_FASTOS_PROBE") == "v\udcff"
@@ -100,3 +101,30 @@ def test_walk_prunes_like_os_walk_and_skips_what_it_cannot_read(tmp_path):
     assert pruned(fastos.walk) == pruned(os.walk) == [str(tmp_path), str(tmp_path / "b"), str(tmp_path / "b/z")]
     assert list(fastos.walk(str(tmp_path / "missing"))) == list(os.walk(str(tmp_path / "missing"))) == []
     assert list(fastos.walk(tmp_path)) == list(os.walk(tmp_path))  # a PathLike: os.walk's own
+
+
+def test_environ_is_os_environ():
+    """posix.environ is bytes: fastos must not pass it off as os.environ."""
+    assert fastos.environ is os.environ
+
+
+def test_makedirs_matches_os(tmp_path):
+    fastos.makedirs(str(tmp_path / "a"), 0o700)
+    assert (tmp_path / "a").is_dir() and (tmp_path / "a").stat().st_mode & 0o777 == 0o700
+    fastos.makedirs(str(tmp_path / "a"), exist_ok=True)
+    for exist_ok in (False, True):
+        (tmp_path / "f").write_text("")
+        try:
+            fastos.makedirs(str(tmp_path / "f"), exist_ok=exist_ok)
+        except FileExistsError:
+            pass
+        else:
+            raise AssertionError("a file is not a directory")
+    try:
+        fastos.makedirs(str(tmp_path / "a"))
+    except FileExistsError:
+        pass
+    else:
+        raise AssertionError("exists")
+    fastos.makedirs(str(tmp_path / "b" / "c" / "d"), exist_ok=True)  # missing parents: os.makedirs
+    assert (tmp_path / "b" / "c" / "d").is_dir()

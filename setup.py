@@ -21,7 +21,7 @@ import subprocess
 import sys
 import sysconfig
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -96,7 +96,8 @@ setup(
     version="0.1.0",
     description="An OCI runtime-spec v1.3.0 container runtime in Python (a drop-in for runc)",
     python_requires=">=3.11",
-    packages=["ocirun", "ocirun.commands", "ocirun.spec", "ocirun.cgroups"],
+    # Every subpackage (container/, image/, criu/ ...): a hand-kept list missed new ones.
+    packages=find_packages(include=["ocirun", "ocirun.*"]),
     install_requires=["jsonschema", "cffi"],
     setup_requires=["cffi"],
     cffi_modules=["cffi_build/build_shim.py:ffibuilder"],

@@ -113,8 +113,8 @@ EXEC_ALLOWED = STATE_ALLOWED | {"fcntl",
 }
 
 
-def test_exec_imports_only_its_allow_list(tmp_path):
-    """A real exec of /bin/true into a real running container, in a fresh -I -S interpreter."""
+def sleep_bundle(tmp_path):
+    """A bundle of the example busybox running `sleep 1000`, without a terminal."""
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     rootfs = os.path.join(REPO, "bundles", "busybox", "rootfs")
@@ -128,6 +128,12 @@ def test_exec_imports_only_its_allow_list(tmp_path):
     config["process"]["args"] = ["sleep", "1000"]
     config["process"]["terminal"] = False
     (bundle / "config.json").write_text(json.dumps(config))
+    return bundle
+
+
+def test_exec_imports_only_its_allow_list(tmp_path):
+    """A real exec of /bin/true into a real running container, in a fresh -I -S interpreter."""
+    bundle = sleep_bundle(tmp_path)
     root, cid = str(tmp_path / "root"), f"imports-{os.getpid()}"
     paths = PATHS
     cli = ("import sys; sys.path[:0] = %r\nfrom ocirun import cli\n"
@@ -192,19 +198,7 @@ def test_nothing_imported_after_a_fork(tmp_path):
     and exec load everything before they fork: checked in the parent (create
     until it returns, exec until its process exits) and in the children up to
     their execve (the init at start, the exec'd process)."""
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    rootfs = os.path.join(REPO, "bundles", "busybox", "rootfs")
-    if not os.path.isdir(rootfs):
-        subprocess.run(["bash", os.path.join(REPO, "bundles", "mkrootfs.sh"), rootfs], check=True)
-    import json
-
-    with open(os.path.join(REPO, "bundles", "busybox", "config.json")) as f:
-        config = json.load(f)
-    config["root"] = {"path": rootfs, "readonly": True}
-    config["process"]["args"] = ["sleep", "1000"]
-    config["process"]["terminal"] = False
-    (bundle / "config.json").write_text(json.dumps(config))
+    bundle = sleep_bundle(tmp_path)
     root, cid = str(tmp_path / "root"), f"afterfork-{os.getpid()}"
     probe = FORK_PROBE % (PATHS, OS - {"stat", "_stat"})
     cli = ("import sys; sys.path[:0] = %r\nfrom ocirun import cli\n"

@@ -32,25 +32,6 @@ CAP_SYS_ADMIN = 21
 SECURITY_LINES = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")
 
 
-def _launcher():
-    # The same launcher as conftest's ocirun_bin (a module-level check cannot use fixtures).
-    import conftest
-
-    return [os.path.realpath(sys.executable), "-IS", "-c", conftest.LAUNCHER.split("\n", 1)[1]]
-
-
-def _have(cmd):
-    """`ocirun CMD --help` exits 0 and the command is implemented (the CLI
-    table answers --help even for a command whose module is not written yet)."""
-    import importlib.util
-
-    return (subprocess.run(_launcher() + [cmd, "--help"], capture_output=True, timeout=30).returncode == 0
-            and importlib.util.find_spec(f"ocirun.commands.{cmd}") is not None)
-
-
-HAVE_PAUSE = _have("pause") and _have("resume")
-
-
 # --- helpers -----------------------------------------------------------------
 
 @pytest.fixture
@@ -448,7 +429,6 @@ def test_no_runtime_fd_visible(oci, running, tmp_path):
     assert str(tmp_path) not in p.stdout
 
 
-@pytest.mark.skipif(not HAVE_PAUSE, reason="`ocirun pause` not implemented (pause/resume are another task)")
 def test_ignore_paused(oci, running):
     """exec into a paused container fails unless --ignore-paused; with it the
     process is started frozen and runs once the container resumes (runc)."""
